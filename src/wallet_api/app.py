@@ -1,0 +1,124 @@
+"""The FastAPI application: its lifespan, middleware and the one table of error responses."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from wallet_api import __version__
+from wallet_api.http import health, wallets
+from wallet_api.http.body_limit import BodySizeLimit
+from wallet_api.http.exact_json import ExactJSONResponse
+from wallet_api.http.problems import problem
+from wallet_api.ledger.errors import (
+    BalanceLimitExceeded,
+    InsufficientFunds,
+    InvalidAmount,
+    LedgerError,
+    WalletNotFound,
+)
+from wallet_api.ledger.operations import Ledger
+from wallet_api.settings import Settings
+from wallet_api.storage.database import create_engine
+from wallet_api.storage.errors import StorageUnavailable
+from wallet_api.storage.wallets import WalletStore
+
+log = logging.getLogger(__name__)
+
+# Every refusal of the ledger, its status and its stable code.
+LEDGER_ERRORS: dict[type[LedgerError], tuple[int, str]] = {
+    InvalidAmount: (422, "validation_error"),
+    WalletNotFound: (404, "wallet_not_found"),
+    InsufficientFunds: (400, "insufficient_funds"),
+    BalanceLimitExceeded: (400, "balance_limit_exceeded"),
+}
+
+HTTP_ERROR_CODES: dict[int, str] = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
+
+RETRY_AFTER_SECONDS = "1"
+
+
+async def _ledger_error(_: Request, error: Exception) -> Response:
+    assert isinstance(error, LedgerError)
+    status, code = LEDGER_ERRORS[type(error)]
+    return problem(status, code, error.detail)
+
+
+async def _validation_error(_: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    errors = [_field_error(item) for item in error.errors()]
+    summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+    return problem(422, "validation_error", summary or "The request is not valid.", errors)
+
+
+def _field_error(item: dict[str, Any]) -> dict[str, Any]:
+    """Location, message and type only: the rejected input is never echoed back."""
+    message = item.get("msg", "")
+    if item.get("type") == "json_invalid":
+        message = f"{message}: {item.get('ctx', {}).get('error', 'invalid JSON')}"
+        return {"loc": ["body"], "msg": message, "type": "json_invalid"}
+    return {"loc": list(item.get("loc", ())), "msg": message, "type": item.get("type", "")}
+
+
+async def _http_error(_: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    code = HTTP_ERROR_CODES.get(error.status_code, "http_error")
+    return problem(error.status_code, code, str(error.detail), headers=error.headers)
+
+
+async def _storage_unavailable(_: Request, error: Exception) -> Response:
+    log.warning("database unavailable: %s", error)
+    detail = "The database is unavailable right now; retry shortly."
+    return problem(503, "service_unavailable", detail, headers={"Retry-After": RETRY_AFTER_SECONDS})
+
+
+async def _internal_error(_: Request, error: Exception) -> Response:
+    log.error("unhandled error", exc_info=error)
+    return problem(500, "internal_error", "An internal error occurred.")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    if settings.database_url is None:
+        raise ValueError("create_app needs settings.database_url; `wallet-api serve` provides it")
+    database_url = settings.database_url
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings, database_url)
+        app.state.ledger = Ledger(WalletStore(engine))
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="wallet-api",
+        version=__version__,
+        description="Wallets and their operations: exact money, safe under any concurrency.",
+        lifespan=lifespan,
+        default_response_class=ExactJSONResponse,
+    )
+    app.include_router(wallets.router)
+    app.include_router(health.router)
+    app.add_exception_handler(LedgerError, _ledger_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(StorageUnavailable, _storage_unavailable)
+    app.add_exception_handler(Exception, _internal_error)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The factory uvicorn workers call: settings come from the environment."""
+    return create_app(Settings())

@@ -1,0 +1,82 @@
+"""JSON in and out without float: numbers parse to Decimal, amounts are written as exact text."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a valid JSON number")
+
+
+def _object_without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("duplicate keys in a JSON object")
+    return result
+
+
+def loads_exact(body: bytes) -> Any:
+    """Parse a request body; any number with a fraction or exponent becomes a Decimal.
+
+    Every failure (bad UTF-8, NaN, a duplicate key, nesting too deep, an integer too long)
+    surfaces as a JSONDecodeError, which the framework answers with a 422.
+    """
+    try:
+        return json.loads(
+            body,
+            parse_float=Decimal,
+            parse_constant=_refuse_constant,
+            object_pairs_hook=_object_without_duplicate_keys,
+        )
+    except json.JSONDecodeError:
+        raise
+    except (ValueError, RecursionError) as error:
+        raise json.JSONDecodeError(str(error), "", 0) from error
+
+
+class ExactJSONRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = loads_exact(await self.body())
+        return self._json
+
+
+class ExactJSONRoute(APIRoute):
+    """A route whose JSON body is parsed by `loads_exact` instead of float-producing json.loads."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def exact_handler(request: Request) -> Response:
+            return await handler(ExactJSONRequest(request.scope, request.receive))
+
+        return exact_handler
+
+
+def _exact_number(value: object) -> orjson.Fragment | str:
+    if isinstance(value, Decimal):
+        return orjson.Fragment(format(value, "f"))
+    if isinstance(value, uuid.UUID):  # the driver's own UUID subclass
+        return str(value)
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def dumps_exact(content: object) -> bytes:
+    """Encode with Decimals written digit for digit as JSON numbers (`1500.50`, never a float)."""
+    return orjson.dumps(content, default=_exact_number)
+
+
+class ExactJSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: object) -> bytes:
+        return dumps_exact(content)

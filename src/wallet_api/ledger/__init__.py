@@ -1,0 +1,1 @@
+"""The money rules: amounts, operations and the errors they raise."""

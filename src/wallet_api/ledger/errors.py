@@ -1,0 +1,30 @@
+"""Domain errors of the ledger; the HTTP layer maps each to a status and a stable code."""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    """A request the ledger refuses; `detail` is safe to show to the client."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidAmount(LedgerError):
+    """The amount is not a positive, finite value with the currency's decimals within the limit."""
+
+
+class WalletNotFound(LedgerError):
+    def __init__(self, wallet_id: object) -> None:
+        super().__init__(f"Wallet {wallet_id} does not exist.")
+
+
+class InsufficientFunds(LedgerError):
+    def __init__(self, wallet_id: object) -> None:
+        super().__init__(f"Wallet {wallet_id} does not hold enough funds for this operation.")
+
+
+class BalanceLimitExceeded(LedgerError):
+    def __init__(self, wallet_id: object) -> None:
+        super().__init__(f"This deposit would take wallet {wallet_id} above the balance limit.")

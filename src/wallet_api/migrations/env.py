@@ -1,0 +1,36 @@
+"""Alembic environment: runs the versions on the async engine under an advisory lock."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+# Several replicas may start at once; only one migrates, the others wait and find nothing to do.
+MIGRATION_LOCK_KEY = 0x77616C6C6574  # "wallet"
+
+
+def run_versions(connection: Connection) -> None:
+    # The lock and every version share one transaction: all of it lands, or none of it.
+    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+    context.configure(connection=connection)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_online() -> None:
+    url = context.config.get_main_option("sqlalchemy.url")
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(run_versions)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+asyncio.run(run_online())

@@ -1,0 +1,59 @@
+"""Runs the service: the database (embedded or configured), its migrations, the uvicorn workers."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from types import FrameType
+
+import uvicorn
+
+from wallet_api.settings import Settings, export_database_url
+from wallet_api.storage import migrations
+from wallet_api.storage.embedded import running_database
+
+log = logging.getLogger(__name__)
+
+
+class Stopped(Exception):
+    """SIGTERM or SIGINT arrived: the server has drained, now the database stops."""
+
+
+def _stop(signum: int, _frame: FrameType | None) -> None:
+    raise Stopped(signal.Signals(signum).name)
+
+
+def serve(settings: Settings, *, migrate: bool = True) -> None:
+    # uvicorn drains its workers on a signal, then raises the signal again in this process: the
+    # handler turns it into an exception so the embedded database is stopped on the way out.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, _stop)
+    try:
+        _serve(settings, migrate=migrate)
+    except Stopped as stopped:
+        log.info("stopped by %s", stopped)
+
+
+def _serve(settings: Settings, *, migrate: bool) -> None:
+    with running_database(settings.database_url, settings.data_dir) as url:
+        if migrate:
+            migrations.upgrade(url)
+        export_database_url(url)
+        uvicorn.run(
+            "wallet_api.app:create_app_from_environment",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            loop="uvloop",
+            http="httptools",
+            log_level=settings.log_level,
+            server_header=False,
+            timeout_graceful_shutdown=30,
+        )
+
+
+def migrate(settings: Settings) -> None:
+    with running_database(settings.database_url, settings.data_dir) as url:
+        migrations.upgrade(url)
+        log.info("schema at revision %s", migrations.head_revision())

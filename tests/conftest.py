@@ -1,0 +1,58 @@
+"""Fixtures: a real PostgreSQL (embedded, or WALLET_TEST_DATABASE_URL) and a running service."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.support import plain_dsn, running_service, scratch_database, service_environment
+from wallet_api.storage import migrations
+from wallet_api.storage.embedded import embedded_database
+
+
+@pytest.fixture(scope="session")
+def admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server the tests may create databases on: the configured one, or a throwaway embedded."""
+    configured = os.environ.get("WALLET_TEST_DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    with embedded_database(tmp_path_factory.mktemp("embedded") / "pgdata") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def database_url(admin_url: str) -> Iterator[str]:
+    """A fresh database of this test run, at the newest migration."""
+    with scratch_database(admin_url) as url:
+        migrations.upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def service_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The service with two workers, as `wallet-api serve` runs it, on the test database."""
+    env = service_environment(DATABASE_URL=database_url, WALLET_WORKERS="2")
+    log = tmp_path_factory.mktemp("service") / "service.log"
+    with running_service(env, log, ("--no-migrate",)) as (base_url, _):
+        yield base_url
+
+
+@pytest.fixture
+async def client(service_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
+    async with httpx.AsyncClient(base_url=service_url, timeout=60, limits=limits) as http:
+        yield http
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(plain_dsn(database_url))
+    try:
+        yield connection
+    finally:
+        await connection.close()

@@ -1,0 +1,137 @@
+"""What the tests share: scratch databases, a running service, ledger checks from the database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import asyncpg
+import httpx
+from sqlalchemy.engine import make_url
+
+
+def plain_dsn(url: str) -> str:
+    """The asyncpg DSN of a SQLAlchemy URL (postgresql+asyncpg://... -> postgresql://...)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def with_database(url: str, name: str) -> str:
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+@contextlib.contextmanager
+def scratch_database(admin_url: str) -> Iterator[str]:
+    """A new empty database on the server of `admin_url`, dropped afterwards."""
+    name = f"wallet_test_{uuid.uuid4().hex[:12]}"
+
+    async def run(sql: str) -> None:
+        connection = await asyncpg.connect(plain_dsn(admin_url))
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    try:
+        yield with_database(admin_url, name)
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_ready(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the service exited early:\n{log.read_text()[-4000:]}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{base_url}/health/ready", timeout=2).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"the service did not become ready:\n{log.read_text()[-4000:]}")
+
+
+@contextlib.contextmanager
+def running_service(
+    env: dict[str, str], log: Path, args: tuple[str, ...] = (), cwd: Path | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`wallet-api serve` in a child process on a free port; stopped with SIGTERM afterwards."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "wallet_api", "serve", "--port", str(port), *args]
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, env={**env, "WALLET_PORT": str(port)}, stdout=output, stderr=output, cwd=cwd
+        )
+        try:
+            wait_until_ready(base_url, process, log)
+            yield base_url, process
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=60)
+
+
+def service_environment(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "WALLET_DATABASE_URL")}
+    env.update({"WALLET_LOG_LEVEL": "warning", **extra})
+    return env
+
+
+async def ledger_problems(db: asyncpg.Connection, wallet_ids: list[uuid.UUID]) -> list[str]:
+    """Every wallet whose balance is not the sum of its operations, or is negative."""
+    rows = await db.fetch(
+        """
+        SELECT w.id, w.balance_minor,
+               COALESCE(SUM(CASE o.operation_type WHEN 'DEPOSIT' THEN o.amount_minor
+                                                  ELSE -o.amount_minor END), 0) AS total
+        FROM wallets w LEFT JOIN operations o ON o.wallet_id = w.id
+        WHERE w.id = ANY($1::uuid[])
+        GROUP BY w.id
+        """,
+        wallet_ids,
+    )
+    problems = []
+    for row in rows:
+        if row["balance_minor"] != row["total"]:
+            problems.append(f"{row['id']}: balance {row['balance_minor']} != sum {row['total']}")
+        if row["balance_minor"] < 0:
+            problems.append(f"{row['id']}: negative balance {row['balance_minor']}")
+    return problems
+
+
+async def balance_of(db: asyncpg.Connection, wallet_id: uuid.UUID) -> Decimal | None:
+    minor = await db.fetchval("SELECT balance_minor FROM wallets WHERE id = $1", wallet_id)
+    return None if minor is None else Decimal(minor).scaleb(-2)
+
+
+def operation_url(wallet_id: uuid.UUID) -> str:
+    return f"/api/v1/wallets/{wallet_id}/operation"
+
+
+async def deposit(
+    client: httpx.AsyncClient, wallet_id: uuid.UUID, amount: object
+) -> httpx.Response:
+    body = {"operation_type": "DEPOSIT", "amount": amount}
+    return await client.post(operation_url(wallet_id), json=body)
+
+
+async def withdraw(
+    client: httpx.AsyncClient, wallet_id: uuid.UUID, amount: object
+) -> httpx.Response:
+    body = {"operation_type": "WITHDRAW", "amount": amount}
+    return await client.post(operation_url(wallet_id), json=body)

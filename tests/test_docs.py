@@ -1,0 +1,35 @@
+"""Swagger UI, ReDoc and the OpenAPI document describe every response of the contract."""
+
+from __future__ import annotations
+
+import httpx
+
+
+async def test_swagger_ui_and_redoc_are_served(client: httpx.AsyncClient) -> None:
+    for path in ("/docs", "/redoc"):
+        response = await client.get(path)
+        assert response.status_code == 200
+        assert "text/html" in response.headers["content-type"]
+
+
+async def test_openapi_documents_every_status_of_the_wallet_routes(
+    client: httpx.AsyncClient,
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+    wallet = document["paths"]["/api/v1/wallets/{wallet_id}"]["get"]["responses"]
+    operation = document["paths"]["/api/v1/wallets/{wallet_id}/operation"]["post"]
+    assert {"200", "404", "422"} <= set(wallet)
+    assert {"200", "400", "404", "413", "422"} <= set(operation["responses"])
+    for code in ("insufficient_funds", "balance_limit_exceeded", "wallet_not_found"):
+        assert code in operation["description"]
+    problem = document["components"]["schemas"]["Problem"]
+    assert {"code", "detail", "status"} <= set(problem["required"])
+
+
+async def test_openapi_shows_amounts_as_numbers(client: httpx.AsyncClient) -> None:
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    assert schemas["OperationResponse"]["properties"]["amount"]["type"] == "number"
+    assert schemas["WalletResponse"]["properties"]["balance"]["type"] == "number"
+    request_amount = schemas["OperationRequest"]["properties"]["amount"]
+    assert {"number", "string"} == {option["type"] for option in request_amount["oneOf"]}
+    assert schemas["OperationRequest"]["additionalProperties"] is False

@@ -1,0 +1,210 @@
+"""Bad input gets a 422 (or 413) problem with a stable code, never a 500 and never a write."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.support import balance_of, deposit, operation_url
+
+JSON = {"content-type": "application/json"}
+LEAKS = ("select", "insert", "traceback", "postgresql", "asyncpg", "sqlalchemy", 'file "')
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == code
+    assert body["status"] == status
+    assert body["detail"]
+    assert not any(leak in response.text.lower() for leak in LEAKS), response.text
+
+
+@pytest.mark.parametrize(
+    "amount",
+    [
+        "0",
+        "-1",
+        "0.00",
+        "0.001",
+        '"0.001"',
+        "1000000000000.01",
+        '"1000000000000.01"',
+        "1e20",
+        "1e400",
+        "-1e400",
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        '"NaN"',
+        '"Infinity"',
+        '"1e3"',
+        '" 5"',
+        '"5 "',
+        '"+5"',
+        '"1,5"',
+        '""',
+        "true",
+        "false",
+        "null",
+        "{}",
+        '{"value": 5}',
+        "[5]",
+        "1" * 10_000,
+        "0." + "0" * 5000 + "1",
+    ],
+)
+async def test_invalid_amount_returns_422_and_writes_nothing(
+    client: httpx.AsyncClient, db: asyncpg.Connection, amount: str
+) -> None:
+    wallet_id = uuid.uuid4()
+    body = f'{{"operation_type": "DEPOSIT", "amount": {amount}}}'.encode()
+    response = await client.post(operation_url(wallet_id), content=body, headers=JSON)
+    assert_problem(response, 422, "validation_error")
+    assert await balance_of(db, wallet_id) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"operation_type": "DEPOSIT", "ammount": 5}',
+        b'{"operation_type": "DEPOSIT", "amount": 5, "note": "extra"}',
+        b'{"operation_type": "DEPOSIT"}',
+        b'{"amount": 5}',
+        b'{"operation_type": "deposit", "amount": 5}',
+        b'{"operation_type": "TRANSFER", "amount": 5}',
+        b'{"operation_type": 1, "amount": 5}',
+        b'{"operation_type": null, "amount": 5}',
+        b'{"operation_type": "DEPOSIT", "amount": 5, "amount": 5000}',
+        b"[]",
+        b'["DEPOSIT", 5]',
+        b'"DEPOSIT"',
+        b"5",
+        b"null",
+        b"not json",
+        b'{"operation_type": "DEPOSIT", "amount": 5',
+        b'{"operation_type": "DEPOSIT", "amount": 5}}',
+        b'{"operation_type": "DEP\xffOSIT", "amount": 5}',
+        b"\xff\xfe\x00",
+        b"[" * 30_000 + b"]" * 30_000,
+        b'{"operation_type": "\'; DROP TABLE wallets; --", "amount": 5}',
+    ],
+)
+async def test_malformed_body_returns_422_and_writes_nothing(
+    client: httpx.AsyncClient, db: asyncpg.Connection, body: bytes
+) -> None:
+    wallet_id = uuid.uuid4()
+    response = await client.post(operation_url(wallet_id), content=body, headers=JSON)
+    assert_problem(response, 422, "validation_error")
+    assert await balance_of(db, wallet_id) is None
+
+
+@pytest.mark.parametrize("headers", [{}, {"content-type": "text/plain"}])
+async def test_body_without_json_content_type_returns_422(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    body = b'{"operation_type": "DEPOSIT", "amount": 5}'
+    response = await client.post(operation_url(uuid.uuid4()), content=body, headers=headers)
+    assert_problem(response, 422, "validation_error")
+
+
+async def test_empty_body_returns_422(client: httpx.AsyncClient) -> None:
+    response = await client.post(operation_url(uuid.uuid4()), content=b"", headers=JSON)
+    assert_problem(response, 422, "validation_error")
+
+
+async def test_validation_error_lists_the_offending_fields_without_echoing_input(
+    client: httpx.AsyncClient,
+) -> None:
+    secret = "s3cr3t-value-that-must-not-come-back"
+    body = f'{{"operation_type": "DEPOSIT", "amount": 5, "{secret}": 1}}'.encode()
+    response = await client.post(operation_url(uuid.uuid4()), content=body, headers=JSON)
+    assert_problem(response, 422, "validation_error")
+    error = response.json()["errors"][0]
+    assert error["type"] == "extra_forbidden"
+    assert "input" not in error
+
+
+async def test_body_over_64_kib_returns_413_before_parsing(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    wallet_id = uuid.uuid4()
+    padding = "x" * (64 * 1024)
+    body = f'{{"operation_type": "DEPOSIT", "amount": 5, "pad": "{padding}"}}'.encode()
+    response = await client.post(operation_url(wallet_id), content=body, headers=JSON)
+    assert_problem(response, 413, "payload_too_large")
+    assert await balance_of(db, wallet_id) is None
+
+
+async def test_streamed_body_over_64_kib_without_length_returns_413(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    wallet_id = uuid.uuid4()
+
+    async def chunks():  # no Content-Length: sent chunked
+        yield b'{"operation_type": "DEPOSIT", "amount": 5, "pad": "'
+        for _ in range(80):
+            yield b"x" * 1024
+        yield b'"}'
+
+    response = await client.post(operation_url(wallet_id), content=chunks(), headers=JSON)
+    assert_problem(response, 413, "payload_too_large")
+    assert await balance_of(db, wallet_id) is None
+
+
+async def test_ten_megabyte_body_is_refused_with_413_before_it_is_sent(service_url: str) -> None:
+    # The server answers as soon as it sees the declared length, then closes the connection;
+    # a raw socket shows it, where a client that insists on sending it all would see a reset.
+    host, port = service_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    head = (
+        f"POST {operation_url(uuid.uuid4())} HTTP/1.1\r\nHost: {host}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {10 * 1024 * 1024}\r\n\r\n"
+    )
+    writer.write(head.encode() + b"[" + b"1," * 1000)
+    await writer.drain()
+    response = await asyncio.wait_for(reader.read(65536), timeout=10)
+    writer.close()
+    assert response.startswith(b"HTTP/1.1 413 "), response
+    assert b'"code":"payload_too_large"' in response
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/wallets/1' OR '1'='1",
+        "/api/v1/wallets/00000000-0000-0000-0000-00000000000g",
+        "/api/v1/wallets/" + "a" * 5000,
+    ],
+)
+async def test_wallet_id_that_is_not_a_uuid_returns_422(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    assert_problem(await client.get(path), 422, "validation_error")
+    response = await client.post(
+        f"{path}/operation", json={"operation_type": "DEPOSIT", "amount": 1}
+    )
+    assert_problem(response, 422, "validation_error")
+
+
+async def test_unknown_route_and_wrong_method_answer_with_problems(
+    client: httpx.AsyncClient,
+) -> None:
+    assert_problem(await client.get("/api/v1/nothing-here"), 404, "not_found")
+    response = await client.delete(f"/api/v1/wallets/{uuid.uuid4()}")
+    assert_problem(response, 405, "method_not_allowed")
+
+
+async def test_uppercase_and_braced_uuids_address_the_same_wallet(
+    client: httpx.AsyncClient,
+) -> None:
+    wallet_id = uuid.uuid4()
+    assert (await deposit(client, wallet_id, 5)).status_code == 200
+    response = await client.get(f"/api/v1/wallets/{str(wallet_id).upper()}")
+    assert response.status_code == 200
+    assert response.json()["id"] == str(wallet_id)
