@@ -1,0 +1,254 @@
+"""The Docker files agree with each other, with the settings and with the Makefile."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from pydantic import AliasChoices
+
+from wallet_api.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICE_PORT = 8000
+
+# `${NAME}` or `${NAME:-default}`; `$${NAME}` is an escape left for the container's shell.
+_COMPOSE_VARIABLE = re.compile(r"(?<!\$)\$\{(\w+)(?::?-([^}]*))?\}")
+
+
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def service(name: str) -> dict[str, Any]:
+    return compose()["services"][name]
+
+
+def with_defaults(value: object) -> str:
+    """A compose value as it is when no .env overrides it: `${NAME:-default}` -> `default`."""
+    return _COMPOSE_VARIABLE.sub(lambda match: match.group(2) or "", str(value))
+
+
+def environment(name: str) -> dict[str, str]:
+    """The environment compose gives a service, each value at its default."""
+    env = service(name).get("environment", {})
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {key: with_defaults(value) for key, value in env.items()}
+
+
+def dockerfile_stages() -> list[tuple[str, list[tuple[str, str]]]]:
+    """The Dockerfile's stages in order, each as its name and its (KEYWORD, arguments) lines."""
+    text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
+    stages: list[tuple[str, list[tuple[str, str]]]] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        keyword, _, arguments = line.partition(" ")
+        keyword, arguments = keyword.upper(), arguments.strip()
+        if keyword == "FROM":
+            name = arguments.split()[-1] if " AS " in arguments.upper() else str(len(stages))
+            stages.append((name, []))
+        stages[-1][1].append((keyword, arguments))
+    return stages
+
+
+def stage(name: str) -> list[tuple[str, str]]:
+    return dict(dockerfile_stages())[name]
+
+
+def service_stage() -> tuple[str, list[tuple[str, str]]]:
+    """The stage `docker build .` builds: the last one."""
+    return dockerfile_stages()[-1]
+
+
+def arguments(instructions: list[tuple[str, str]], keyword: str) -> list[str]:
+    return [rest for key, rest in instructions if key == keyword]
+
+
+def setting_env_names() -> set[str]:
+    """Every environment name Settings reads: its aliases, or the prefix and the field name."""
+    prefix = Settings.model_config.get("env_prefix", "")
+    names: set[str] = set()
+    for field_name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update(choice for choice in alias.choices if isinstance(choice, str))
+        elif isinstance(alias, str):
+            names.add(alias)
+        else:
+            names.add(prefix + field_name)
+    return {name.upper() for name in names}
+
+
+def env_example() -> dict[str, str]:
+    pairs = {}
+    for raw in (ROOT / ".env.example").read_text().splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def test_compose_defines_the_postgres_api_and_tests_services() -> None:
+    assert {"postgres", "api", "tests"} <= set(compose()["services"])
+
+
+def test_postgres_has_a_readiness_healthcheck_and_keeps_its_data_in_a_named_volume() -> None:
+    postgres = service("postgres")
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+
+    named = [
+        volume.split(":", 1)[0]
+        for volume in postgres["volumes"]
+        if not volume.startswith((".", "/", "~"))
+    ]
+    assert named, "postgres keeps its data in a bind mount or nowhere"
+    assert set(named) <= set(compose().get("volumes") or {})
+
+
+def test_api_starts_only_once_postgres_is_healthy() -> None:
+    assert service("api")["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_api_database_url_reaches_the_postgres_service_with_its_credentials() -> None:
+    url = urlsplit(environment("api")["DATABASE_URL"])
+    postgres = environment("postgres")
+    assert url.scheme == "postgresql+asyncpg"
+    assert url.hostname == "postgres"
+    assert url.port == 5432
+    assert url.username == postgres["POSTGRES_USER"]
+    assert url.password == postgres["POSTGRES_PASSWORD"]
+    assert url.path.lstrip("/") == postgres["POSTGRES_DB"]
+
+
+def test_api_is_built_from_the_service_stage_and_published_on_port_8000() -> None:
+    api = service("api")
+    assert api["build"]["target"] == service_stage()[0]
+    assert f"{SERVICE_PORT}:{SERVICE_PORT}" in [str(port) for port in api["ports"]]
+    assert api["restart"] == "unless-stopped"
+
+
+def test_every_wallet_variable_given_to_api_is_a_setting_it_accepts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = environment("api")
+    unknown = {name for name in env if name.startswith("WALLET_")} - setting_env_names()
+    assert not unknown, f"not Settings fields: {sorted(unknown)}"
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings(_env_file=None)
+    assert settings.database_url == env["DATABASE_URL"]
+
+
+def test_every_wallet_variable_in_env_example_is_a_setting_it_accepts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    wallet_values = {
+        name: value
+        for name, value in env_example().items()
+        if name.startswith("WALLET_") or name == "DATABASE_URL"
+    }
+    unknown = set(wallet_values) - setting_env_names()
+    assert not unknown, f"not Settings fields: {sorted(unknown)}"
+
+    for name, value in wallet_values.items():
+        monkeypatch.setenv(name, value)
+    Settings(_env_file=None)
+
+
+def test_every_variable_compose_reads_is_documented_in_env_example() -> None:
+    used = {name for name, _ in _COMPOSE_VARIABLE.findall(json.dumps(compose()))}
+    assert used <= set(env_example())
+
+
+def test_tests_service_runs_pytest_only_in_the_test_profile_against_postgres() -> None:
+    tests = service("tests")
+    assert tests["profiles"] == ["test"]
+    assert tests["build"]["target"] == "test"
+    assert "test" in dict(dockerfile_stages())
+    assert tests["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert tests["command"][:3] == ["python", "-m", "pytest"]
+
+    url = urlsplit(environment("tests")["WALLET_TEST_DATABASE_URL"])
+    assert url.scheme == "postgresql+asyncpg"
+    assert url.hostname == "postgres"
+    # The tests create their own databases: only the image's superuser may.
+    assert url.username == environment("postgres")["POSTGRES_USER"]
+
+
+def test_default_build_target_is_the_service_image_on_python_3_11_slim() -> None:
+    name, instructions = service_stage()
+    assert name == "runtime"
+    assert arguments(instructions, "FROM")[0].startswith("base ")
+    assert stage("base")[0] == ("FROM", "python:3.11-slim AS base")
+
+
+def test_service_image_runs_as_a_non_root_user() -> None:
+    users = arguments(service_stage()[1], "USER")
+    assert users, "the service stage sets no USER"
+    assert users[-1].split(":")[0] not in ("root", "0")
+
+
+def test_service_image_exposes_8000_and_serves_on_all_interfaces() -> None:
+    instructions = service_stage()[1]
+    assert arguments(instructions, "EXPOSE") == [str(SERVICE_PORT)]
+
+    command = json.loads(arguments(instructions, "CMD")[-1])
+    assert command[:2] == ["wallet-api", "serve"]
+    assert command[command.index("--host") + 1] == "0.0.0.0"
+    assert command[command.index("--port") + 1] == str(SERVICE_PORT)
+    assert "--no-migrate" not in command
+
+
+def test_service_image_checks_liveness_with_python() -> None:
+    (healthcheck,) = arguments(service_stage()[1], "HEALTHCHECK")
+    assert '"python"' in healthcheck
+    assert f"127.0.0.1:{SERVICE_PORT}/health/live" in healthcheck
+
+
+def test_service_image_installs_the_package_without_editable_mode() -> None:
+    runs = " ".join(arguments(stage("build"), "RUN"))
+    assert "pip install ." in runs
+    assert "-e" not in runs.split()
+    assert "--editable" not in runs
+
+
+def test_build_copies_the_readme_that_pyproject_needs() -> None:
+    readme = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["readme"]
+    copied = " ".join(arguments(stage("build"), "COPY")).split()
+    assert readme in copied
+    assert "pyproject.toml" in copied
+
+
+def test_dockerignore_keeps_local_state_and_secrets_out_but_not_the_sources() -> None:
+    ignored = {
+        line.strip().rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {".venv", ".wallet-data", ".git", ".env", "bench/results"} <= ignored
+    assert not {"src", "tests", "pyproject.toml", "README.md", "Dockerfile"} & ignored
+
+
+def test_service_port_is_the_same_in_settings_dockerfile_compose_and_makefile() -> None:
+    assert Settings.model_fields["port"].default == SERVICE_PORT
+
+    makefile = ROOT / "Makefile"
+    if not makefile.exists():
+        pytest.skip("no Makefile yet")
+    text = makefile.read_text()
+    ports = re.findall(r"\b(?:WALLET_)?PORT\s*[:?]?=\s*(\d+)", text)
+    ports += re.findall(r"--port[= ](\d+)", text)
+    ports += re.findall(r"http://(?:127\.0\.0\.1|localhost|0\.0\.0\.0):(\d+)", text)
+    # A Makefile that names no port serves on the settings default.
+    assert set(ports) <= {str(SERVICE_PORT)}
