@@ -135,3 +135,21 @@ async def withdraw(
 ) -> httpx.Response:
     body = {"operation_type": "WITHDRAW", "amount": amount}
     return await client.post(operation_url(wallet_id), json=body)
+
+
+def run_verify(database_url: str) -> subprocess.CompletedProcess[str]:
+    """`wallet-api verify` on the given database, as an operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "wallet_api", "verify"],
+        env=service_environment(DATABASE_URL=database_url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def assert_books_balance(database_url: str) -> None:
+    audit = run_verify(database_url)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert "0 problems found" in audit.stdout

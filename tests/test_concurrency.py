@@ -10,7 +10,7 @@ from decimal import Decimal
 import asyncpg
 import httpx
 
-from tests.support import balance_of, deposit, ledger_problems, withdraw
+from tests.support import assert_books_balance, balance_of, deposit, ledger_problems, withdraw
 
 
 async def stored_operation_ids(db: asyncpg.Connection, wallet_ids: list[uuid.UUID]) -> set[int]:
@@ -19,7 +19,7 @@ async def stored_operation_ids(db: asyncpg.Connection, wallet_ids: list[uuid.UUI
 
 
 async def test_200_parallel_first_deposits_into_a_new_wallet_all_succeed(
-    client: httpx.AsyncClient, db: asyncpg.Connection
+    client: httpx.AsyncClient, db: asyncpg.Connection, database_url: str
 ) -> None:
     wallet_id = uuid.uuid4()
     amounts = [Decimal(random.randint(1, 100_000)).scaleb(-2) for _ in range(200)]
@@ -29,10 +29,11 @@ async def test_200_parallel_first_deposits_into_a_new_wallet_all_succeed(
     assert await balance_of(db, wallet_id) == sum(amounts)
     assert await stored_operation_ids(db, [wallet_id]) == {r.json()["id"] for r in responses}
     assert await ledger_problems(db, [wallet_id]) == []
+    assert_books_balance(database_url)
 
 
 async def test_300_parallel_withdrawals_of_one_from_a_hundred_leave_exactly_zero(
-    client: httpx.AsyncClient, db: asyncpg.Connection
+    client: httpx.AsyncClient, db: asyncpg.Connection, database_url: str
 ) -> None:
     wallet_id = uuid.uuid4()
     assert (await deposit(client, wallet_id, "100.00")).status_code == 200
@@ -50,10 +51,11 @@ async def test_300_parallel_withdrawals_of_one_from_a_hundred_leave_exactly_zero
     )
     assert withdrawals == 100
     assert await ledger_problems(db, [wallet_id]) == []
+    assert_books_balance(database_url)
 
 
 async def test_random_parallel_mix_over_several_wallets_keeps_every_balance_exact(
-    client: httpx.AsyncClient, db: asyncpg.Connection
+    client: httpx.AsyncClient, db: asyncpg.Connection, database_url: str
 ) -> None:
     wallet_ids = [uuid.uuid4() for _ in range(5)]
     for wallet_id in wallet_ids:
@@ -85,3 +87,4 @@ async def test_random_parallel_mix_over_several_wallets_keeps_every_balance_exac
         assert await balance_of(db, wallet_id) == expected
         assert expected >= 0
     assert await ledger_problems(db, wallet_ids) == []
+    assert_books_balance(database_url)

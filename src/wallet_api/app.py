@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -15,29 +17,14 @@ from wallet_api import __version__
 from wallet_api.http import health, wallets
 from wallet_api.http.body_limit import BodySizeLimit
 from wallet_api.http.exact_json import ExactJSONResponse
-from wallet_api.http.problems import problem
-from wallet_api.ledger.errors import (
-    BalanceLimitExceeded,
-    InsufficientFunds,
-    InvalidAmount,
-    LedgerError,
-    WalletNotFound,
-)
+from wallet_api.http.problems import ledger_problem, problem
+from wallet_api.ledger.errors import LedgerError
 from wallet_api.ledger.operations import Ledger
 from wallet_api.settings import Settings
-from wallet_api.storage.database import create_engine
+from wallet_api.storage.database import Database, create_engine
 from wallet_api.storage.errors import StorageUnavailable
-from wallet_api.storage.wallets import WalletStore
 
 log = logging.getLogger(__name__)
-
-# Every refusal of the ledger, its status and its stable code.
-LEDGER_ERRORS: dict[type[LedgerError], tuple[int, str]] = {
-    InvalidAmount: (422, "validation_error"),
-    WalletNotFound: (404, "wallet_not_found"),
-    InsufficientFunds: (400, "insufficient_funds"),
-    BalanceLimitExceeded: (400, "balance_limit_exceeded"),
-}
 
 HTTP_ERROR_CODES: dict[int, str] = {
     404: "not_found",
@@ -50,8 +37,7 @@ RETRY_AFTER_SECONDS = "1"
 
 async def _ledger_error(_: Request, error: Exception) -> Response:
     assert isinstance(error, LedgerError)
-    status, code = LEDGER_ERRORS[type(error)]
-    return problem(status, code, error.detail)
+    return ledger_problem(error)
 
 
 async def _validation_error(_: Request, error: Exception) -> Response:
@@ -87,6 +73,16 @@ async def _internal_error(_: Request, error: Exception) -> Response:
     return problem(500, "internal_error", "An internal error occurred.")
 
 
+async def _purge_idempotency_keys(ledger: Ledger, interval_seconds: float) -> None:
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            while await ledger.purge_expired_idempotency_keys():
+                pass
+        except Exception:
+            log.exception("purging expired idempotency keys failed; trying again later")
+
+
 def create_app(settings: Settings) -> FastAPI:
     if settings.database_url is None:
         raise ValueError("create_app needs settings.database_url; `wallet-api serve` provides it")
@@ -94,12 +90,21 @@ def create_app(settings: Settings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings, database_url)
-        app.state.ledger = Ledger(WalletStore(engine))
+        database = Database(create_engine(settings, database_url))
+        ledger = Ledger(
+            database,
+            default_currency=settings.default_currency,
+            idempotency_ttl=timedelta(hours=settings.idempotency_key_ttl_hours),
+        )
+        app.state.ledger = ledger
+        purge = asyncio.create_task(
+            _purge_idempotency_keys(ledger, settings.idempotency_purge_interval_seconds)
+        )
         try:
             yield
         finally:
-            await engine.dispose()
+            purge.cancel()
+            await database.dispose()
 
     app = FastAPI(
         title="wallet-api",

@@ -21,6 +21,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-migrate", action="store_true", help="skip the migrations at start")
 
     commands.add_parser("migrate", help="bring the database schema to the newest version")
+    commands.add_parser("verify", help="audit the ledger; exit 0 only when every balance adds up")
     return parser
 
 
@@ -39,4 +40,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.serve(settings, migrate=not args.no_migrate)
     elif args.command == "migrate":
         server.migrate(settings)
+    elif args.command == "verify":
+        return 0 if server.verify(settings) else 1
     return 0

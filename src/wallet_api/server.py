@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 from types import FrameType
 
 import uvicorn
 
+from wallet_api.ledger.audit import audit
 from wallet_api.settings import Settings, export_database_url
 from wallet_api.storage import migrations
+from wallet_api.storage.database import Database, create_engine
 from wallet_api.storage.embedded import running_database
 
 log = logging.getLogger(__name__)
@@ -57,3 +60,23 @@ def migrate(settings: Settings) -> None:
     with running_database(settings.database_url, settings.data_dir) as url:
         migrations.upgrade(url)
         log.info("schema at revision %s", migrations.head_revision())
+
+
+def verify(settings: Settings) -> bool:
+    """Print the audit of every wallet; True when the books balance."""
+    with running_database(settings.database_url, settings.data_dir) as url:
+        return asyncio.run(_verify(settings, url))
+
+
+async def _verify(settings: Settings, url: str) -> bool:
+    database = Database(create_engine(settings, url))
+    try:
+        report = await audit(database, on_problem=lambda problem: print(f"PROBLEM {problem}"))
+    finally:
+        await database.dispose()
+    verdict = "the books balance" if report.books_balance else "the books do NOT balance"
+    print(
+        f"wallet-api verify: {report.wallets} wallets and {report.operations} operations "
+        f"checked, {len(report.problems)} problems found: {verdict}"
+    )
+    return report.books_balance

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     default_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    idempotency_key_ttl_hours: float = Field(
+        default=24.0, gt=0, description="How long an Idempotency-Key and its answer are kept."
+    )
+    idempotency_purge_interval_seconds: float = Field(default=300.0, gt=0)
 
 
 def export_database_url(url: str) -> None:

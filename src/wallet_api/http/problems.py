@@ -9,6 +9,31 @@ from fastapi import Response
 from pydantic import BaseModel
 
 from wallet_api.http.exact_json import dumps_exact
+from wallet_api.ledger.errors import (
+    BalanceLimitExceeded,
+    IdempotencyKeyInProgress,
+    IdempotencyKeyReused,
+    InsufficientFunds,
+    InvalidAmount,
+    InvalidCursor,
+    LedgerError,
+    UnknownCurrency,
+    WalletExists,
+    WalletNotFound,
+)
+
+# Every refusal of the ledger, its status and its stable code.
+LEDGER_ERRORS: dict[type[LedgerError], tuple[int, str]] = {
+    InvalidAmount: (422, "validation_error"),
+    UnknownCurrency: (422, "validation_error"),
+    InvalidCursor: (422, "validation_error"),
+    WalletNotFound: (404, "wallet_not_found"),
+    WalletExists: (409, "wallet_exists"),
+    InsufficientFunds: (400, "insufficient_funds"),
+    BalanceLimitExceeded: (400, "balance_limit_exceeded"),
+    IdempotencyKeyReused: (409, "idempotency_key_reused"),
+    IdempotencyKeyInProgress: (409, "idempotency_key_in_progress"),
+}
 
 
 class FieldError(BaseModel):
@@ -50,6 +75,11 @@ def problem(
     if errors is not None:
         body["errors"] = errors
     return ProblemResponse(body, status_code=status, headers=headers)
+
+
+def ledger_problem(error: LedgerError) -> ProblemResponse:
+    status, code = LEDGER_ERRORS[type(error)]
+    return problem(status, code, error.detail)
 
 
 def described(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -7,10 +7,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, PlainValidator, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
 
 from wallet_api.ledger import amounts
-from wallet_api.ledger.operations import Operation, OperationType, Wallet
+from wallet_api.ledger.operations import Operation, OperationsPage, OperationType, Wallet
 
 AmountIn = Annotated[
     Decimal,
@@ -19,9 +19,12 @@ AmountIn = Annotated[
         {
             "oneOf": [
                 {"type": "number", "exclusiveMinimum": 0, "maximum": 1000000000000},
-                {"type": "string", "pattern": r"^[0-9]+(\.[0-9]{1,2})?$"},
+                {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$"},
             ],
-            "description": "Greater than 0, at most 1,000,000,000,000.00, at most 2 decimals.",
+            "description": (
+                "Greater than 0 and at most 1,000,000,000,000, with no more decimals than the "
+                "wallet's currency has (JPY 0, USD 2, KWD 3). Never rounded."
+            ),
             "examples": [1000.00, "1000.00"],
         }
     ),
@@ -30,8 +33,16 @@ AmountIn = Annotated[
 AmountOut = Annotated[
     Decimal,
     WithJsonSchema(
-        {"type": "number", "description": "Exact, with two decimals.", "examples": [1500.50]}
+        {
+            "type": "number",
+            "description": "Exact, written with the currency's number of decimals.",
+            "examples": [1500.50],
+        }
     ),
+]
+
+CurrencyCode = Annotated[
+    str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code", examples=["EUR"])
 ]
 
 
@@ -42,8 +53,16 @@ class OperationRequest(BaseModel):
     amount: AmountIn
 
 
+class CreateWalletRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: uuid.UUID | None = Field(default=None, description="Generated when absent.")
+    currency: CurrencyCode | None = Field(default=None, description="Default from the settings.")
+
+
 class WalletResponse(BaseModel):
     id: uuid.UUID
+    currency: str
     balance: AmountOut
     created_at: datetime
     updated_at: datetime
@@ -57,9 +76,15 @@ class OperationResponse(BaseModel):
     created_at: datetime
 
 
+class OperationsPageResponse(BaseModel):
+    items: list[OperationResponse]
+    next_cursor: str | None
+
+
 def wallet_body(wallet: Wallet) -> dict[str, Any]:
     return {
         "id": wallet.id,
+        "currency": wallet.currency,
         "balance": wallet.balance,
         "created_at": wallet.created_at,
         "updated_at": wallet.updated_at,
@@ -74,3 +99,7 @@ def operation_body(operation: Operation) -> dict[str, Any]:
         "amount": operation.amount,
         "created_at": operation.created_at,
     }
+
+
+def operations_page_body(page: OperationsPage) -> dict[str, Any]:
+    return {"items": [operation_body(op) for op in page.items], "next_cursor": page.next_cursor}

@@ -1,23 +1,46 @@
-"""The wallet routes: read a balance, deposit or withdraw."""
+"""The wallet routes: create a wallet, read its balance and history, deposit or withdraw."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import AwareDatetime
 
-from wallet_api.http.dependencies import LedgerDep
-from wallet_api.http.exact_json import ExactJSONResponse, ExactJSONRoute
-from wallet_api.http.problems import described
+from wallet_api.http.dependencies import IdempotencyKeyHeader, LedgerDep
+from wallet_api.http.exact_json import ExactJSONResponse, ExactJSONRoute, dumps_exact
+from wallet_api.http.problems import described, ledger_problem
 from wallet_api.http.schemas import (
+    CreateWalletRequest,
     OperationRequest,
     OperationResponse,
+    OperationsPageResponse,
     WalletResponse,
     operation_body,
+    operations_page_body,
     wallet_body,
 )
+from wallet_api.ledger.errors import LedgerError
+from wallet_api.ledger.history import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, HistoryQuery
+from wallet_api.ledger.idempotency import Answer, IdempotentRequest, fingerprint
+from wallet_api.ledger.operations import Operation, OperationType
 
 router = APIRouter(prefix="/api/v1/wallets", tags=["wallets"], route_class=ExactJSONRoute)
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=WalletResponse,
+    responses=described(409, 413, 422, 503),
+    summary="Create a wallet in a currency",
+)
+async def create_wallet(request: CreateWalletRequest, ledger: LedgerDep) -> ExactJSONResponse:
+    wallet = await ledger.create_wallet(request.id, request.currency)
+    return ExactJSONResponse(wallet_body(wallet), status_code=201)
 
 
 @router.get(
@@ -34,17 +57,66 @@ async def get_wallet(wallet_id: uuid.UUID, ledger: LedgerDep) -> ExactJSONRespon
 @router.post(
     "/{wallet_id}/operation",
     response_model=OperationResponse,
-    responses=described(400, 404, 413, 422, 503),
+    responses=described(400, 404, 409, 413, 422, 503),
     summary="Deposit into or withdraw from a wallet",
     description=(
-        "A DEPOSIT into an unknown wallet creates it. A WITHDRAW from an unknown wallet is "
-        "404 `wallet_not_found`; above the balance it is 400 `insufficient_funds`. A deposit "
-        "that would take the balance above 1,000,000,000,000,000.00 is 400 "
-        "`balance_limit_exceeded`. A refused operation changes nothing."
+        "A DEPOSIT into an unknown wallet creates it in the default currency. A WITHDRAW from "
+        "an unknown wallet is 404 `wallet_not_found`; above the balance it is 400 "
+        "`insufficient_funds`. A deposit that would take the balance above 1,000,000,000,000,000 "
+        "is 400 `balance_limit_exceeded`. A refused operation changes nothing. With an "
+        "`Idempotency-Key`, a retry of the same request replays the first answer; the same key "
+        "with another request is 409 `idempotency_key_reused`, and while the first request is "
+        "still running it may be 409 `idempotency_key_in_progress`."
     ),
 )
 async def post_operation(
-    wallet_id: uuid.UUID, request: OperationRequest, ledger: LedgerDep
+    wallet_id: uuid.UUID,
+    body: OperationRequest,
+    ledger: LedgerDep,
+    request: Request,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    if idempotency_key is None:
+        operation = await ledger.apply(wallet_id, body.operation_type, body.amount)
+        return ExactJSONResponse(operation_body(operation))
+    once = IdempotentRequest(
+        idempotency_key, fingerprint(request.method, request.url.path, await request.body())
+    )
+    answer = await ledger.apply_once(
+        once, wallet_id, body.operation_type, body.amount, render=_render_operation
+    )
+    return _answer_response(answer)
+
+
+@router.get(
+    "/{wallet_id}/operations",
+    response_model=OperationsPageResponse,
+    responses=described(404, 422, 503),
+    summary="A wallet's operations, newest first",
+    description="Keyset pagination: pass `next_cursor` back as `cursor` until it is null.",
+)
+async def list_operations(
+    wallet_id: uuid.UUID,
+    ledger: LedgerDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+    operation_type: OperationType | None = None,
+    created_after: AwareDatetime | None = None,
+    created_before: AwareDatetime | None = None,
 ) -> ExactJSONResponse:
-    operation = await ledger.apply(wallet_id, request.operation_type, request.amount)
-    return ExactJSONResponse(operation_body(operation))
+    query = HistoryQuery(limit, cursor, operation_type, created_after, created_before)
+    page = await ledger.history(wallet_id, query)
+    return ExactJSONResponse(operations_page_body(page))
+
+
+def _render_operation(outcome: Operation | LedgerError) -> Answer:
+    if isinstance(outcome, LedgerError):
+        refusal = ledger_problem(outcome)
+        return Answer(refusal.status_code, bytes(refusal.body))
+    return Answer(200, dumps_exact(operation_body(outcome)))
+
+
+def _answer_response(answer: Answer) -> Response:
+    media_type = "application/json" if answer.status_code < 400 else "application/problem+json"
+    headers = {REPLAYED_HEADER: "true"} if answer.replayed else None
+    return Response(answer.body, answer.status_code, headers=headers, media_type=media_type)

@@ -28,3 +28,28 @@ class InsufficientFunds(LedgerError):
 class BalanceLimitExceeded(LedgerError):
     def __init__(self, wallet_id: object) -> None:
         super().__init__(f"This deposit would take wallet {wallet_id} above the balance limit.")
+
+
+class UnknownCurrency(LedgerError):
+    def __init__(self, currency: str) -> None:
+        super().__init__(f"{currency!r} is not an ISO 4217 currency code this service knows.")
+
+
+class WalletExists(LedgerError):
+    def __init__(self, wallet_id: object) -> None:
+        super().__init__(f"Wallet {wallet_id} already exists.")
+
+
+class InvalidCursor(LedgerError):
+    def __init__(self) -> None:
+        super().__init__("The cursor is not one this service issued.")
+
+
+class IdempotencyKeyReused(LedgerError):
+    def __init__(self) -> None:
+        super().__init__("This Idempotency-Key was already used with a different request.")
+
+
+class IdempotencyKeyInProgress(LedgerError):
+    def __init__(self) -> None:
+        super().__init__("A request with this Idempotency-Key is still being processed; retry.")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from wallet_api.settings import Settings
+from wallet_api.storage.errors import unavailable_as_storage_error
 
 
 def async_url(url: str) -> str:
@@ -31,3 +35,29 @@ def create_engine(settings: Settings, url: str) -> AsyncEngine:
         pool_pre_ping=False,
         connect_args={"server_settings": server_settings, "timeout": 5},
     )
+
+
+class Database:
+    """The pool, lent out as single-statement (autocommit) connections or as transactions."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        # A single statement is atomic on its own: no BEGIN/COMMIT round trips around it.
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        """A connection where each statement commits by itself."""
+        with unavailable_as_storage_error():
+            async with self._autocommit.connect() as connection:
+                yield connection
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A connection inside one transaction: committed on success, rolled back on any error."""
+        with unavailable_as_storage_error():
+            async with self.engine.begin() as connection:
+                yield connection
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -16,7 +16,7 @@ class StorageUnavailable(Exception):
     """The database could not be reached, or did not answer in time."""
 
 
-def _sqlstate(error: sa_exc.DBAPIError) -> str:
+def sqlstate(error: sa_exc.DBAPIError) -> str:
     return str(getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", "") or "")
 
 
@@ -24,7 +24,7 @@ def is_unavailable(error: BaseException) -> bool:
     if isinstance(error, sa_exc.TimeoutError | OSError):
         return True
     if isinstance(error, sa_exc.DBAPIError):
-        state = _sqlstate(error)
+        state = sqlstate(error)
         return (
             error.connection_invalidated
             or state.startswith("08")

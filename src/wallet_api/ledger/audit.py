@@ -1,0 +1,67 @@
+"""The ledger audit: every balance is the sum of its operations, none is negative, no orphans."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from wallet_api.ledger import amounts
+from wallet_api.ledger.currencies import minor_units
+from wallet_api.storage import audit as store
+from wallet_api.storage.database import Database
+
+# Operation types that add to a balance; every other type takes away from it.
+CREDIT_TYPES = ["DEPOSIT"]
+BATCH_SIZE = 1000
+MAX_ORPHANS_REPORTED = 100
+
+
+@dataclass
+class AuditReport:
+    wallets: int = 0
+    operations: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def books_balance(self) -> bool:
+        return not self.problems
+
+
+async def audit(database: Database, on_problem: Callable[[str], None] | None = None) -> AuditReport:
+    """Read every wallet in batches of BATCH_SIZE and report each problem as it is found."""
+    report = AuditReport()
+
+    def found(problem: str) -> None:
+        report.problems.append(problem)
+        if on_problem is not None:
+            on_problem(problem)
+
+    after_id = store.FIRST_WALLET_ID
+    async with database.connect() as connection:
+        while batch := await store.wallet_batch(connection, after_id, CREDIT_TYPES, BATCH_SIZE):
+            for wallet in batch:
+                for problem in _wallet_problems(wallet):
+                    found(problem)
+                report.wallets += 1
+                report.operations += wallet.operations
+            after_id = batch[-1].id
+        for wallet_id, count in await store.orphan_operations(connection, MAX_ORPHANS_REPORTED):
+            found(f"operations without a wallet: {count} for wallet id {wallet_id}")
+    return report
+
+
+def _wallet_problems(wallet: store.WalletTotals) -> list[str]:
+    digits = minor_units(wallet.currency)
+
+    def money(minor: int) -> str:
+        return f"{amounts.from_minor_units(minor, digits)} {wallet.currency}"
+
+    problems = []
+    if wallet.balance_minor != wallet.operations_total_minor:
+        problems.append(
+            f"wallet {wallet.id}: balance {money(wallet.balance_minor)} != sum of its "
+            f"{wallet.operations} operations {money(wallet.operations_total_minor)}"
+        )
+    if wallet.balance_minor < 0:
+        problems.append(f"wallet {wallet.id}: negative balance {money(wallet.balance_minor)}")
+    return problems

@@ -1,0 +1,63 @@
+"""The audit's reads: wallets in id order with the sum of their operations, batch by batch."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+FIRST_WALLET_ID = uuid.UUID(int=0)
+
+
+@dataclass(frozen=True, slots=True)
+class WalletTotals:
+    id: uuid.UUID
+    currency: str
+    balance_minor: int
+    operations_total_minor: int
+    operations: int
+
+
+# One statement per batch: each wallet's balance and its operations are read on one snapshot,
+# so the check holds even while money keeps moving.
+_WALLET_BATCH = text(
+    """
+    SELECT w.id, w.currency, w.balance_minor,
+           COALESCE(t.total, 0) AS operations_total_minor, COALESCE(t.count, 0) AS operations
+    FROM wallets w
+    LEFT JOIN LATERAL (
+        SELECT sum(CASE WHEN o.operation_type = ANY(:credit_types)
+                        THEN o.amount_minor ELSE -o.amount_minor END) AS total,
+               count(*) AS count
+        FROM operations o WHERE o.wallet_id = w.id
+    ) t ON true
+    WHERE w.id > :after_id
+    ORDER BY w.id
+    LIMIT :batch
+    """
+)
+
+_ORPHANS = text(
+    """
+    SELECT o.wallet_id, count(*) AS operations
+    FROM operations o LEFT JOIN wallets w ON w.id = o.wallet_id
+    WHERE w.id IS NULL
+    GROUP BY o.wallet_id
+    LIMIT :limit
+    """
+)
+
+
+async def wallet_batch(
+    connection: AsyncConnection, after_id: uuid.UUID, credit_types: list[str], batch: int
+) -> list[WalletTotals]:
+    params = {"after_id": after_id, "credit_types": credit_types, "batch": batch}
+    rows = (await connection.execute(_WALLET_BATCH, params)).all()
+    return [WalletTotals(*row) for row in rows]
+
+
+async def orphan_operations(connection: AsyncConnection, limit: int) -> list[tuple[uuid.UUID, int]]:
+    rows = (await connection.execute(_ORPHANS, {"limit": limit})).all()
+    return [(row.wallet_id, row.operations) for row in rows]

@@ -1,0 +1,82 @@
+"""`wallet-api verify` proves the books balance, and fails loudly when they do not."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+
+from tests.support import plain_dsn, run_verify, scratch_database
+from wallet_api.storage import migrations
+
+
+async def write_consistent_ledger(url: str, wallets: int) -> list[uuid.UUID]:
+    connection = await asyncpg.connect(plain_dsn(url))
+    try:
+        ids = [uuid.uuid4() for _ in range(wallets)]
+        await connection.executemany(
+            "INSERT INTO wallets (id, balance_minor) VALUES ($1, 300)", [(i,) for i in ids]
+        )
+        await connection.executemany(
+            """
+            INSERT INTO operations (wallet_id, operation_type, amount_minor)
+            VALUES ($1, 'DEPOSIT', 500), ($1, 'WITHDRAW', 200)
+            """,
+            [(i,) for i in ids],
+        )
+        return ids
+    finally:
+        await connection.close()
+
+
+async def tamper(url: str, *statements: str) -> None:
+    connection = await asyncpg.connect(plain_dsn(url))
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def test_verify_passes_on_balanced_books_read_in_several_batches(admin_url: str) -> None:
+    with scratch_database(admin_url) as url:
+        migrations.upgrade(url)
+        asyncio.run(write_consistent_ledger(url, 2500))
+        audit = run_verify(url)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert "2500 wallets and 5000 operations checked, 0 problems found" in audit.stdout
+
+
+def test_verify_exits_nonzero_on_a_balance_tampered_with_by_hand(admin_url: str) -> None:
+    with scratch_database(admin_url) as url:
+        migrations.upgrade(url)
+        ids = asyncio.run(write_consistent_ledger(url, 3))
+        asyncio.run(tamper(url, f"UPDATE wallets SET balance_minor = 1000 WHERE id = '{ids[1]}'"))
+        audit = run_verify(url)
+    assert audit.returncode == 1
+    assert f"wallet {ids[1]}: balance 10.00 USD != sum of its 2 operations 3.00 USD" in audit.stdout
+    assert "1 problems found" in audit.stdout
+
+
+def test_verify_reports_negative_balances_and_operations_without_a_wallet(
+    admin_url: str,
+) -> None:
+    orphan = uuid.uuid4()
+    with scratch_database(admin_url) as url:
+        migrations.upgrade(url)
+        ids = asyncio.run(write_consistent_ledger(url, 1))
+        asyncio.run(
+            tamper(
+                url,
+                "ALTER TABLE wallets DROP CONSTRAINT wallets_balance_not_negative",
+                f"UPDATE wallets SET balance_minor = -5 WHERE id = '{ids[0]}'",
+                "SET session_replication_role = replica",  # lets the orphan past the foreign key
+                "INSERT INTO operations (wallet_id, operation_type, amount_minor)"
+                f" VALUES ('{orphan}', 'DEPOSIT', 1)",
+            )
+        )
+        audit = run_verify(url)
+    assert audit.returncode == 1
+    assert f"wallet {ids[0]}: negative balance -0.05 USD" in audit.stdout
+    assert f"operations without a wallet: 1 for wallet id {orphan}" in audit.stdout

@@ -1,0 +1,39 @@
+"""Expired idempotency keys are purged in small batches that never wait for a writer."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import asyncpg
+
+from wallet_api.ledger.operations import Ledger
+from wallet_api.settings import Settings
+from wallet_api.storage.database import Database, create_engine
+
+
+async def test_purge_removes_expired_keys_only(db: asyncpg.Connection, database_url: str) -> None:
+    await db.execute(
+        """
+        INSERT INTO idempotency_keys (key, fingerprint, status_code, response_body, expires_at)
+        SELECT 'purge-old-' || n, '\\x00'::bytea, 200, '{}'::bytea, now() - interval '1 hour'
+        FROM generate_series(1, 2500) n
+        UNION ALL
+        SELECT 'purge-fresh-' || n, '\\x00'::bytea, 200, '{}'::bytea, now() + interval '1 hour'
+        FROM generate_series(1, 10) n
+        """
+    )
+    database = Database(create_engine(Settings(), database_url))
+    ledger = Ledger(database, default_currency="USD", idempotency_ttl=timedelta(hours=24))
+    try:
+        purged = [await ledger.purge_expired_idempotency_keys() for _ in range(4)]
+    finally:
+        await database.dispose()
+
+    assert purged[:3] == [1000, 1000, 500] or sum(purged) >= 2500
+    assert (
+        await db.fetchval("SELECT count(*) FROM idempotency_keys WHERE key LIKE 'purge-old-%'") == 0
+    )
+    fresh = await db.fetchval(
+        "SELECT count(*) FROM idempotency_keys WHERE key LIKE 'purge-fresh-%'"
+    )
+    assert fresh == 10
