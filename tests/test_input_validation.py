@@ -166,9 +166,9 @@ async def test_ten_megabyte_body_is_refused_with_413_before_it_is_sent(service_u
         f"POST {operation_url(uuid.uuid4())} HTTP/1.1\r\nHost: {host}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {10 * 1024 * 1024}\r\n\r\n"
     )
-    writer.write(head.encode() + b"[" + b"1," * 1000)
+    writer.write(head.encode())  # not one byte of the body: unread bytes would reset the socket
     await writer.drain()
-    response = await asyncio.wait_for(reader.read(65536), timeout=10)
+    response = await asyncio.wait_for(reader.read(), timeout=10)  # until the server closes
     writer.close()
     assert response.startswith(b"HTTP/1.1 413 "), response
     assert b'"code":"payload_too_large"' in response
