@@ -97,8 +97,8 @@ async def ledger_problems(db: asyncpg.Connection, wallet_ids: list[uuid.UUID]) -
     rows = await db.fetch(
         """
         SELECT w.id, w.balance_minor,
-               COALESCE(SUM(CASE o.operation_type WHEN 'DEPOSIT' THEN o.amount_minor
-                                                  ELSE -o.amount_minor END), 0) AS total
+               COALESCE(SUM(CASE WHEN o.operation_type IN ('DEPOSIT', 'TRANSFER_IN')
+                                 THEN o.amount_minor ELSE -o.amount_minor END), 0) AS total
         FROM wallets w LEFT JOIN operations o ON o.wallet_id = w.id
         WHERE w.id = ANY($1::uuid[])
         GROUP BY w.id
@@ -153,3 +153,40 @@ def assert_books_balance(database_url: str) -> None:
     audit = run_verify(database_url)
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert "0 problems found" in audit.stdout
+
+
+async def create_wallet(
+    client: httpx.AsyncClient, currency: str = "USD", funds: str | None = None
+) -> uuid.UUID:
+    response = await client.post("/api/v1/wallets", json={"currency": currency})
+    assert response.status_code == 201, response.text
+    wallet_id = uuid.UUID(response.json()["id"])
+    if funds is not None:
+        assert (await deposit(client, wallet_id, funds)).status_code == 200
+    return wallet_id
+
+
+async def transfer(
+    client: httpx.AsyncClient,
+    source: uuid.UUID,
+    target: uuid.UUID,
+    amount: object,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    body = {"from_wallet_id": str(source), "to_wallet_id": str(target), "amount": amount}
+    return await client.post("/api/v1/transfers", json=body, headers=headers)
+
+
+async def hold(
+    client: httpx.AsyncClient, wallet_id: uuid.UUID, amount: object, seconds: int | None = None
+) -> httpx.Response:
+    body: dict[str, object] = {"amount": amount}
+    if seconds is not None:
+        body["expires_in_seconds"] = seconds
+    return await client.post(f"/api/v1/wallets/{wallet_id}/holds", json=body)
+
+
+async def wallet_json(client: httpx.AsyncClient, wallet_id: uuid.UUID) -> dict[str, object]:
+    response = await client.get(f"/api/v1/wallets/{wallet_id}")
+    assert response.status_code == 200
+    return response.json()

@@ -70,6 +70,7 @@ def test_verify_reports_negative_balances_and_operations_without_a_wallet(
             tamper(
                 url,
                 "ALTER TABLE wallets DROP CONSTRAINT wallets_balance_not_negative",
+                "ALTER TABLE wallets DROP CONSTRAINT wallets_held_within_balance",
                 f"UPDATE wallets SET balance_minor = -5 WHERE id = '{ids[0]}'",
                 "SET session_replication_role = replica",  # lets the orphan past the foreign key
                 "INSERT INTO operations (wallet_id, operation_type, amount_minor)"

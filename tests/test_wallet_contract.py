@@ -14,6 +14,7 @@ import httpx
 from tests.support import balance_of, deposit, operation_url, withdraw
 
 OPERATION_FIELDS = {"id", "wallet_id", "operation_type", "amount", "created_at"}
+LINK_FIELDS = {"transfer_id", "hold_id"}  # set only on transfer legs and hold captures
 
 
 async def count_operations(db: asyncpg.Connection, wallet_id: uuid.UUID) -> int:
@@ -45,7 +46,8 @@ async def test_first_deposit_creates_the_wallet_and_returns_the_stored_operation
     )
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == OPERATION_FIELDS
+    assert set(body) == OPERATION_FIELDS | LINK_FIELDS
+    assert body["transfer_id"] is None and body["hold_id"] is None
     assert isinstance(body["id"], int)
     assert body["wallet_id"] == str(wallet_id)
     assert body["operation_type"] == "DEPOSIT"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from wallet_api import __version__
-from wallet_api.http import health, wallets
+from wallet_api.http import health, holds, transfers, wallets
 from wallet_api.http.body_limit import BodySizeLimit
 from wallet_api.http.exact_json import ExactJSONResponse
 from wallet_api.http.problems import ledger_problem, problem
@@ -73,14 +73,15 @@ async def _internal_error(_: Request, error: Exception) -> Response:
     return problem(500, "internal_error", "An internal error occurred.")
 
 
-async def _purge_idempotency_keys(ledger: Ledger, interval_seconds: float) -> None:
+async def _every(interval_seconds: float, chore: Callable[[], Awaitable[int]]) -> None:
+    """Run `chore` every interval, repeating at once while it still finds work to do."""
     while True:
         await asyncio.sleep(interval_seconds)
         try:
-            while await ledger.purge_expired_idempotency_keys():
+            while await chore():
                 pass
         except Exception:
-            log.exception("purging expired idempotency keys failed; trying again later")
+            log.exception("%s failed; trying again later", chore.__name__)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -97,13 +98,22 @@ def create_app(settings: Settings) -> FastAPI:
             idempotency_ttl=timedelta(hours=settings.idempotency_key_ttl_hours),
         )
         app.state.ledger = ledger
-        purge = asyncio.create_task(
-            _purge_idempotency_keys(ledger, settings.idempotency_purge_interval_seconds)
-        )
+        chores = [
+            asyncio.create_task(
+                _every(
+                    settings.idempotency_purge_interval_seconds,
+                    ledger.purge_expired_idempotency_keys,
+                )
+            ),
+            asyncio.create_task(
+                _every(settings.hold_sweep_interval_seconds, ledger.sweep_lapsed_holds)
+            ),
+        ]
         try:
             yield
         finally:
-            purge.cancel()
+            for chore in chores:
+                chore.cancel()
             await database.dispose()
 
     app = FastAPI(
@@ -114,6 +124,8 @@ def create_app(settings: Settings) -> FastAPI:
         default_response_class=ExactJSONResponse,
     )
     app.include_router(wallets.router)
+    app.include_router(transfers.router)
+    app.include_router(holds.router)
     app.include_router(health.router)
     app.add_exception_handler(LedgerError, _ledger_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

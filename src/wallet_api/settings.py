@@ -44,6 +44,9 @@ class Settings(BaseSettings):
         default=24.0, gt=0, description="How long an Idempotency-Key and its answer are kept."
     )
     idempotency_purge_interval_seconds: float = Field(default=300.0, gt=0)
+    hold_sweep_interval_seconds: float = Field(
+        default=30.0, gt=0, description="How often lapsed holds are marked EXPIRED in the database."
+    )
 
 
 def export_database_url(url: str) -> None:

@@ -11,12 +11,17 @@ from pydantic import BaseModel
 from wallet_api.http.exact_json import dumps_exact
 from wallet_api.ledger.errors import (
     BalanceLimitExceeded,
+    CurrencyMismatch,
+    HoldNotActive,
+    HoldNotFound,
     IdempotencyKeyInProgress,
     IdempotencyKeyReused,
     InsufficientFunds,
     InvalidAmount,
     InvalidCursor,
     LedgerError,
+    SameWallet,
+    TransferNotFound,
     UnknownCurrency,
     WalletExists,
     WalletNotFound,
@@ -33,6 +38,11 @@ LEDGER_ERRORS: dict[type[LedgerError], tuple[int, str]] = {
     BalanceLimitExceeded: (400, "balance_limit_exceeded"),
     IdempotencyKeyReused: (409, "idempotency_key_reused"),
     IdempotencyKeyInProgress: (409, "idempotency_key_in_progress"),
+    SameWallet: (422, "validation_error"),
+    CurrencyMismatch: (422, "currency_mismatch"),
+    TransferNotFound: (404, "transfer_not_found"),
+    HoldNotFound: (404, "hold_not_found"),
+    HoldNotActive: (409, "hold_not_active"),
 }
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
 
 from wallet_api.ledger import amounts
+from wallet_api.ledger.holds import DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS, Hold, HoldStatus
 from wallet_api.ledger.operations import Operation, OperationsPage, OperationType, Wallet
+from wallet_api.ledger.transfers import Transfer
 
 AmountIn = Annotated[
     Decimal,
@@ -49,8 +51,31 @@ CurrencyCode = Annotated[
 class OperationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    operation_type: OperationType
+    operation_type: Literal[OperationType.DEPOSIT, OperationType.WITHDRAW]
     amount: AmountIn
+
+
+class TransferRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    from_wallet_id: uuid.UUID
+    to_wallet_id: uuid.UUID
+    amount: AmountIn
+
+
+class HoldRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: AmountIn
+    expires_in_seconds: int = Field(
+        default=DEFAULT_HOLD_SECONDS, ge=1, le=MAX_HOLD_SECONDS, strict=True
+    )
+
+
+class CaptureRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: AmountIn | None = Field(default=None, description="Default: all of the hold.")
 
 
 class CreateWalletRequest(BaseModel):
@@ -64,6 +89,7 @@ class WalletResponse(BaseModel):
     id: uuid.UUID
     currency: str
     balance: AmountOut
+    available_balance: AmountOut = Field(description="The balance less its ACTIVE holds.")
     created_at: datetime
     updated_at: datetime
 
@@ -73,6 +99,26 @@ class OperationResponse(BaseModel):
     wallet_id: uuid.UUID
     operation_type: OperationType
     amount: AmountOut
+    created_at: datetime
+    transfer_id: uuid.UUID | None = Field(description="Set on TRANSFER_IN and TRANSFER_OUT.")
+    hold_id: uuid.UUID | None = Field(description="Set on HOLD_CAPTURE.")
+
+
+class TransferResponse(BaseModel):
+    id: uuid.UUID
+    from_wallet_id: uuid.UUID
+    to_wallet_id: uuid.UUID
+    amount: AmountOut
+    created_at: datetime
+
+
+class HoldResponse(BaseModel):
+    id: uuid.UUID
+    wallet_id: uuid.UUID
+    amount: AmountOut
+    status: HoldStatus
+    captured_amount: AmountOut | None
+    expires_at: datetime
     created_at: datetime
 
 
@@ -86,6 +132,7 @@ def wallet_body(wallet: Wallet) -> dict[str, Any]:
         "id": wallet.id,
         "currency": wallet.currency,
         "balance": wallet.balance,
+        "available_balance": wallet.available_balance,
         "created_at": wallet.created_at,
         "updated_at": wallet.updated_at,
     }
@@ -98,8 +145,32 @@ def operation_body(operation: Operation) -> dict[str, Any]:
         "operation_type": operation.operation_type.value,
         "amount": operation.amount,
         "created_at": operation.created_at,
+        "transfer_id": operation.transfer_id,
+        "hold_id": operation.hold_id,
     }
 
 
 def operations_page_body(page: OperationsPage) -> dict[str, Any]:
     return {"items": [operation_body(op) for op in page.items], "next_cursor": page.next_cursor}
+
+
+def transfer_body(transfer: Transfer) -> dict[str, Any]:
+    return {
+        "id": transfer.id,
+        "from_wallet_id": transfer.from_wallet_id,
+        "to_wallet_id": transfer.to_wallet_id,
+        "amount": transfer.amount,
+        "created_at": transfer.created_at,
+    }
+
+
+def hold_body(hold: Hold) -> dict[str, Any]:
+    return {
+        "id": hold.id,
+        "wallet_id": hold.wallet_id,
+        "amount": hold.amount,
+        "status": hold.status.value,
+        "captured_amount": hold.captured_amount,
+        "expires_at": hold.expires_at,
+        "created_at": hold.created_at,
+    }

@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
 
+from wallet_api.http.answers import answer_response, idempotent_request, renderer
 from wallet_api.http.dependencies import IdempotencyKeyHeader, LedgerDep
-from wallet_api.http.exact_json import ExactJSONResponse, ExactJSONRoute, dumps_exact
-from wallet_api.http.problems import described, ledger_problem
+from wallet_api.http.exact_json import ExactJSONResponse, ExactJSONRoute
+from wallet_api.http.problems import described
 from wallet_api.http.schemas import (
     CreateWalletRequest,
     OperationRequest,
@@ -21,14 +22,10 @@ from wallet_api.http.schemas import (
     operations_page_body,
     wallet_body,
 )
-from wallet_api.ledger.errors import LedgerError
 from wallet_api.ledger.history import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, HistoryQuery
-from wallet_api.ledger.idempotency import Answer, IdempotentRequest, fingerprint
-from wallet_api.ledger.operations import Operation, OperationType
+from wallet_api.ledger.operations import OperationType
 
 router = APIRouter(prefix="/api/v1/wallets", tags=["wallets"], route_class=ExactJSONRoute)
-
-REPLAYED_HEADER = "Idempotent-Replayed"
 
 
 @router.post(
@@ -76,16 +73,13 @@ async def post_operation(
     request: Request,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
-    if idempotency_key is None:
+    once = await idempotent_request(request, idempotency_key)
+    if once is None:
         operation = await ledger.apply(wallet_id, body.operation_type, body.amount)
         return ExactJSONResponse(operation_body(operation))
-    once = IdempotentRequest(
-        idempotency_key, fingerprint(request.method, request.url.path, await request.body())
-    )
-    answer = await ledger.apply_once(
-        once, wallet_id, body.operation_type, body.amount, render=_render_operation
-    )
-    return _answer_response(answer)
+    render = renderer(200, operation_body)
+    answer = await ledger.apply_once(once, wallet_id, body.operation_type, body.amount, render)
+    return answer_response(answer)
 
 
 @router.get(
@@ -107,16 +101,3 @@ async def list_operations(
     query = HistoryQuery(limit, cursor, operation_type, created_after, created_before)
     page = await ledger.history(wallet_id, query)
     return ExactJSONResponse(operations_page_body(page))
-
-
-def _render_operation(outcome: Operation | LedgerError) -> Answer:
-    if isinstance(outcome, LedgerError):
-        refusal = ledger_problem(outcome)
-        return Answer(refusal.status_code, bytes(refusal.body))
-    return Answer(200, dumps_exact(operation_body(outcome)))
-
-
-def _answer_response(answer: Answer) -> Response:
-    media_type = "application/json" if answer.status_code < 400 else "application/problem+json"
-    headers = {REPLAYED_HEADER: "true"} if answer.replayed else None
-    return Response(answer.body, answer.status_code, headers=headers, media_type=media_type)

@@ -1,4 +1,4 @@
-"""The ledger audit: every balance is the sum of its operations, none is negative, no orphans."""
+"""The ledger audit: every balance is the sum of its operations, holds are backed, no orphans."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from dataclasses import dataclass, field
 
 from wallet_api.ledger import amounts
 from wallet_api.ledger.currencies import minor_units
+from wallet_api.ledger.operations import CREDIT_TYPES
 from wallet_api.storage import audit as store
 from wallet_api.storage.database import Database
 
-# Operation types that add to a balance; every other type takes away from it.
-CREDIT_TYPES = ["DEPOSIT"]
 BATCH_SIZE = 1000
 MAX_ORPHANS_REPORTED = 100
 
@@ -38,7 +37,8 @@ async def audit(database: Database, on_problem: Callable[[str], None] | None = N
 
     after_id = store.FIRST_WALLET_ID
     async with database.connect() as connection:
-        while batch := await store.wallet_batch(connection, after_id, CREDIT_TYPES, BATCH_SIZE):
+        credit_types = [str(kind) for kind in CREDIT_TYPES]
+        while batch := await store.wallet_batch(connection, after_id, credit_types, BATCH_SIZE):
             for wallet in batch:
                 for problem in _wallet_problems(wallet):
                     found(problem)
@@ -64,4 +64,12 @@ def _wallet_problems(wallet: store.WalletTotals) -> list[str]:
         )
     if wallet.balance_minor < 0:
         problems.append(f"wallet {wallet.id}: negative balance {money(wallet.balance_minor)}")
+    if wallet.held_minor != wallet.active_holds_minor:
+        problems.append(
+            f"wallet {wallet.id}: held {money(wallet.held_minor)} != sum of its active holds "
+            f"{money(wallet.active_holds_minor)}"
+        )
+    available = wallet.balance_minor - wallet.held_minor
+    if available < 0:
+        problems.append(f"wallet {wallet.id}: negative available balance {money(available)}")
     return problems

@@ -11,7 +11,11 @@ class LedgerError(Exception):
         self.detail = detail
 
 
-class InvalidAmount(LedgerError):
+class InvalidRequest(LedgerError):
+    """The request itself is wrong (422): it is never stored under an idempotency key."""
+
+
+class InvalidAmount(InvalidRequest):
     """The amount is not a positive, finite value with the currency's decimals within the limit."""
 
 
@@ -30,7 +34,7 @@ class BalanceLimitExceeded(LedgerError):
         super().__init__(f"This deposit would take wallet {wallet_id} above the balance limit.")
 
 
-class UnknownCurrency(LedgerError):
+class UnknownCurrency(InvalidRequest):
     def __init__(self, currency: str) -> None:
         super().__init__(f"{currency!r} is not an ISO 4217 currency code this service knows.")
 
@@ -40,7 +44,7 @@ class WalletExists(LedgerError):
         super().__init__(f"Wallet {wallet_id} already exists.")
 
 
-class InvalidCursor(LedgerError):
+class InvalidCursor(InvalidRequest):
     def __init__(self) -> None:
         super().__init__("The cursor is not one this service issued.")
 
@@ -53,3 +57,29 @@ class IdempotencyKeyReused(LedgerError):
 class IdempotencyKeyInProgress(LedgerError):
     def __init__(self) -> None:
         super().__init__("A request with this Idempotency-Key is still being processed; retry.")
+
+
+class SameWallet(InvalidRequest):
+    def __init__(self) -> None:
+        super().__init__("A transfer needs two different wallets.")
+
+
+class CurrencyMismatch(LedgerError):
+    def __init__(self, source: str, target: str) -> None:
+        super().__init__(f"Cannot transfer between a {source} wallet and a {target} wallet.")
+
+
+class TransferNotFound(LedgerError):
+    def __init__(self, transfer_id: object) -> None:
+        super().__init__(f"Transfer {transfer_id} does not exist.")
+
+
+class HoldNotFound(LedgerError):
+    def __init__(self, hold_id: object) -> None:
+        super().__init__(f"Hold {hold_id} does not exist.")
+
+
+class HoldNotActive(LedgerError):
+    def __init__(self, hold_id: object, status: str) -> None:
+        super().__init__(f"Hold {hold_id} is {status}, no longer ACTIVE.")
+        self.status = status

@@ -4,27 +4,26 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from wallet_api.ledger import amounts, history
+from wallet_api.ledger import amounts, history, holds, transfers
 from wallet_api.ledger.currencies import minor_units
 from wallet_api.ledger.errors import (
     BalanceLimitExceeded,
-    IdempotencyKeyInProgress,
-    IdempotencyKeyReused,
     InsufficientFunds,
-    InvalidAmount,
     LedgerError,
-    UnknownCurrency,
     WalletExists,
     WalletNotFound,
 )
-from wallet_api.ledger.idempotency import Answer, IdempotentRequest
+from wallet_api.ledger.holds import Hold, release_lapsed_holds
+from wallet_api.ledger.idempotency import Answer, IdempotentRequest, run_once
+from wallet_api.ledger.transfers import Transfer
 from wallet_api.storage import idempotency as idempotency_store
 from wallet_api.storage import migrations
 from wallet_api.storage import wallets as store
@@ -35,6 +34,15 @@ from wallet_api.storage.wallets import OperationRow, WalletRow
 class OperationType(enum.StrEnum):
     DEPOSIT = "DEPOSIT"
     WITHDRAW = "WITHDRAW"
+    TRANSFER_IN = "TRANSFER_IN"
+    TRANSFER_OUT = "TRANSFER_OUT"
+    HOLD_CAPTURE = "HOLD_CAPTURE"
+
+
+# What a client may ask for on a wallet's own operation endpoint.
+DIRECT_OPERATIONS = (OperationType.DEPOSIT, OperationType.WITHDRAW)
+# Operation types that add to a balance; every other type takes away from it.
+CREDIT_TYPES = (OperationType.DEPOSIT, OperationType.TRANSFER_IN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +50,7 @@ class Wallet:
     id: uuid.UUID
     currency: str
     balance: Decimal
+    available_balance: Decimal
     created_at: datetime
     updated_at: datetime
 
@@ -53,6 +62,8 @@ class Operation:
     operation_type: OperationType
     amount: Decimal
     created_at: datetime
+    transfer_id: uuid.UUID | None = None
+    hold_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +72,7 @@ class OperationsPage:
     next_cursor: str | None
 
 
-# Refusals of the request itself: never stored under an idempotency key, so a corrected retry
-# with the same key is free to go through.
-VALIDATION_ERRORS = (InvalidAmount, UnknownCurrency)
-
-Render = Callable[[Operation | LedgerError], Answer]
+T = TypeVar("T")
 
 _CURRENCY_CACHE_SIZE = 100_000
 
@@ -122,32 +129,87 @@ class Ledger:
         wallet_id: uuid.UUID,
         operation_type: OperationType,
         amount: Decimal,
-        render: Render,
+        render: Callable[[Operation | LedgerError], Answer],
     ) -> Answer:
-        """`apply` under an idempotency key: the first answer is stored with the money movement
-        in one transaction, and the same request with the same key gets that answer again."""
+        """`apply` under an idempotency key (see `run_once`)."""
+
+        async def action(connection: AsyncConnection) -> Operation:
+            return await self._apply(connection, wallet_id, operation_type, amount)
+
+        return await run_once(self._db, request, self._idempotency_ttl, action, render)
+
+    async def transfer(
+        self,
+        from_wallet_id: uuid.UUID,
+        to_wallet_id: uuid.UUID,
+        amount: Decimal,
+        render: Callable[[Transfer | LedgerError], Answer],
+        request: IdempotentRequest | None = None,
+    ) -> Answer:
+        async def action(connection: AsyncConnection) -> Transfer:
+            return await transfers.transfer(connection, from_wallet_id, to_wallet_id, amount)
+
+        return await self._execute(action, render, request)
+
+    async def get_transfer(self, transfer_id: uuid.UUID) -> Transfer:
+        async with self._db.connect() as connection:
+            return await transfers.get_transfer(connection, transfer_id)
+
+    async def create_hold(
+        self,
+        wallet_id: uuid.UUID,
+        amount: Decimal,
+        expires_in_seconds: int,
+        render: Callable[[Hold | LedgerError], Answer],
+        request: IdempotentRequest | None = None,
+    ) -> Answer:
+        async def action(connection: AsyncConnection) -> Hold:
+            return await holds.create_hold(connection, wallet_id, amount, expires_in_seconds)
+
+        return await self._execute(action, render, request)
+
+    async def capture_hold(
+        self,
+        hold_id: uuid.UUID,
+        amount: Decimal | None,
+        render: Callable[[Hold | LedgerError], Answer],
+        request: IdempotentRequest | None = None,
+    ) -> Answer:
+        async def action(connection: AsyncConnection) -> Hold:
+            hold, _ = await holds.capture_hold(connection, hold_id, amount)
+            return hold
+
+        return await self._execute(action, render, request)
+
+    async def void_hold(
+        self,
+        hold_id: uuid.UUID,
+        render: Callable[[Hold | LedgerError], Answer],
+        request: IdempotentRequest | None = None,
+    ) -> Answer:
+        async def action(connection: AsyncConnection) -> Hold:
+            return await holds.void_hold(connection, hold_id)
+
+        return await self._execute(action, render, request)
+
+    async def get_hold(self, hold_id: uuid.UUID) -> Hold:
+        async with self._db.connect() as connection:
+            return await holds.get_hold(connection, hold_id)
+
+    async def sweep_lapsed_holds(self) -> int:
+        return await holds.sweep_lapsed_holds(self._db)
+
+    async def _execute(
+        self,
+        action: Callable[[AsyncConnection], Awaitable[T]],
+        render: Callable[[T | LedgerError], Answer],
+        request: IdempotentRequest | None,
+    ) -> Answer:
+        """Run `action` in one transaction, under the idempotency key when there is one."""
+        if request is not None:
+            return await run_once(self._db, request, self._idempotency_ttl, action, render)
         async with self._db.transaction() as connection:
-            try:
-                stored = await idempotency_store.claim(
-                    connection, request.key, request.fingerprint, self._idempotency_ttl
-                )
-            except idempotency_store.KeyBusy:
-                raise IdempotencyKeyInProgress() from None
-            if stored is not None:
-                if stored.fingerprint != request.fingerprint:
-                    raise IdempotencyKeyReused()
-                return Answer(stored.status_code, stored.response_body, replayed=True)
-            try:
-                outcome: Operation | LedgerError = await self._apply(
-                    connection, wallet_id, operation_type, amount
-                )
-            except VALIDATION_ERRORS:
-                raise
-            except LedgerError as refusal:
-                outcome = refusal
-            answer = render(outcome)
-            await idempotency_store.answer(connection, request.key, answer.status_code, answer.body)
-            return answer
+            return render(await action(connection))
 
     async def history(self, wallet_id: uuid.UUID, query: history.HistoryQuery) -> OperationsPage:
         before_id = history.decode_cursor(query.cursor)
@@ -163,7 +225,7 @@ class Ledger:
                 created_before=query.created_before or history.LATEST,
                 limit=query.limit + 1,
             )
-        items = [_operation(row, wallet.currency) for row in rows[: query.limit]]
+        items = [operation_from_row(row, wallet.currency) for row in rows[: query.limit]]
         has_more = len(rows) > query.limit
         return OperationsPage(items, history.encode_cursor(items[-1].id) if has_more else None)
 
@@ -179,9 +241,11 @@ class Ledger:
         amount: Decimal,
     ) -> Operation:
         # An unknown wallet is assumed to be in the default currency; the statement refuses a
-        # wrong guess and reports the real currency, and the second pass uses it.
+        # wrong guess and reports the real currency, and the next pass uses it. A withdrawal
+        # that met a lapsed hold releases it and tries once more.
         currency = self._currencies.get(wallet_id, self._default_currency)
-        for _ in range(2):
+        released = False
+        for _ in range(3):
             digits = minor_units(currency)
             amount_minor = amounts.to_minor_units(amount, digits)
             if operation_type is OperationType.DEPOSIT:
@@ -192,7 +256,7 @@ class Ledger:
 
             if movement.operation is not None:
                 self._remember(wallet_id, currency)
-                return _operation(movement.operation, currency)
+                return operation_from_row(movement.operation, currency)
             actual = movement.wallet_currency
             if actual is None and operation_type is OperationType.DEPOSIT:
                 # Created by a concurrent request after this statement's snapshot was taken.
@@ -201,11 +265,15 @@ class Ledger:
             if actual is None:
                 raise WalletNotFound(wallet_id)
             self._remember(wallet_id, actual)
-            if actual == currency:
-                if operation_type is OperationType.DEPOSIT:
-                    raise BalanceLimitExceeded(wallet_id)
+            if actual != currency:
+                currency = actual
+            elif movement.holds_lapsed and not released:
+                await release_lapsed_holds(self._db, wallet_id)
+                released = True
+            elif operation_type is OperationType.DEPOSIT:
+                raise BalanceLimitExceeded(wallet_id)
+            else:
                 raise InsufficientFunds(wallet_id)
-            currency = actual
         raise AssertionError("a wallet's currency changed while it was in use")
 
     def _remember(self, wallet_id: uuid.UUID, currency: str) -> None:
@@ -216,20 +284,24 @@ class Ledger:
     def _wallet(self, row: WalletRow) -> Wallet:
         self._remember(row.id, row.currency)
         digits = minor_units(row.currency)
+        held_minor = row.held_minor - row.lapsed_held_minor
         return Wallet(
             id=row.id,
             currency=row.currency,
             balance=amounts.from_minor_units(row.balance_minor, digits),
+            available_balance=amounts.from_minor_units(row.balance_minor - held_minor, digits),
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
 
 
-def _operation(row: OperationRow, currency: str) -> Operation:
+def operation_from_row(row: OperationRow, currency: str) -> Operation:
     return Operation(
         id=row.id,
         wallet_id=row.wallet_id,
         operation_type=OperationType(row.operation_type),
         amount=amounts.from_minor_units(row.amount_minor, minor_units(currency)),
         created_at=row.created_at,
+        transfer_id=row.transfer_id,
+        hold_id=row.hold_id,
     )

@@ -18,6 +18,8 @@ class WalletTotals:
     balance_minor: int
     operations_total_minor: int
     operations: int
+    held_minor: int
+    active_holds_minor: int
 
 
 # One statement per batch: each wallet's balance and its operations are read on one snapshot,
@@ -25,7 +27,8 @@ class WalletTotals:
 _WALLET_BATCH = text(
     """
     SELECT w.id, w.currency, w.balance_minor,
-           COALESCE(t.total, 0) AS operations_total_minor, COALESCE(t.count, 0) AS operations
+           COALESCE(t.total, 0) AS operations_total_minor, COALESCE(t.count, 0) AS operations,
+           w.held_minor, COALESCE(h.total, 0) AS active_holds_minor
     FROM wallets w
     LEFT JOIN LATERAL (
         SELECT sum(CASE WHEN o.operation_type = ANY(:credit_types)
@@ -33,6 +36,10 @@ _WALLET_BATCH = text(
                count(*) AS count
         FROM operations o WHERE o.wallet_id = w.id
     ) t ON true
+    LEFT JOIN LATERAL (
+        SELECT sum(amount_minor) AS total FROM holds
+        WHERE wallet_id = w.id AND status = 'ACTIVE'
+    ) h ON true
     WHERE w.id > :after_id
     ORDER BY w.id
     LIMIT :batch

@@ -16,6 +16,8 @@ class WalletRow:
     id: uuid.UUID
     currency: str
     balance_minor: int
+    held_minor: int
+    lapsed_held_minor: int
     created_at: datetime
     updated_at: datetime
 
@@ -27,15 +29,19 @@ class OperationRow:
     operation_type: str
     amount_minor: int
     created_at: datetime
+    transfer_id: uuid.UUID | None = None
+    hold_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Movement:
     """The stored operation, or None with the wallet's currency (None: no such wallet) as seen
-    by the statement, so the caller can tell a refused check from a wrong currency guess."""
+    by the statement, so the caller can tell a refused check from a wrong currency guess, and
+    whether one of the wallet's holds has lapsed without being released yet."""
 
     operation: OperationRow | None
     wallet_currency: str | None
+    holds_lapsed: bool = False
 
 
 # The wallet row is created or updated and the operation recorded in one statement, so the row
@@ -57,40 +63,57 @@ _DEPOSIT = text(
         RETURNING id, created_at
     )
     SELECT operation.id, operation.created_at,
-           (SELECT currency FROM wallets WHERE id = :wallet_id) AS wallet_currency
+           (SELECT currency FROM wallets WHERE id = :wallet_id) AS wallet_currency,
+           false AS holds_lapsed
     FROM (VALUES (1)) AS one LEFT JOIN operation ON true
     """
 )
 
 # The UPDATE's WHERE is re-checked on the newest row version after waiting for the lock, so
-# parallel withdrawals can never take the balance below zero. When nothing matched, the wallet's
-# currency (read on the statement's snapshot) tells a missing wallet from a short balance.
+# parallel withdrawals can never take the available balance (balance less active holds) below
+# zero. Everything it checks is in the wallet row; while holds_expire_at is in the future no hold
+# has lapsed, and once it is not, the withdrawal waits for the lapsed holds to be released. When
+# nothing matched, the wallet as the statement's snapshot saw it tells why.
 _WITHDRAW = text(
     """
     WITH wallet AS (
         UPDATE wallets SET balance_minor = balance_minor - :amount_minor, updated_at = now()
-        WHERE id = :wallet_id AND currency = :currency AND balance_minor >= :amount_minor
+        WHERE id = :wallet_id AND currency = :currency
+          AND balance_minor - held_minor >= :amount_minor
+          AND (holds_expire_at IS NULL OR holds_expire_at > now())
         RETURNING id
     ), operation AS (
         INSERT INTO operations (wallet_id, operation_type, amount_minor)
         SELECT id, 'WITHDRAW', :amount_minor FROM wallet
         RETURNING id, created_at
     )
-    SELECT operation.id, operation.created_at,
-           (SELECT currency FROM wallets WHERE id = :wallet_id) AS wallet_currency
-    FROM (VALUES (1)) AS one LEFT JOIN operation ON true
+    SELECT operation.id, operation.created_at, seen.currency AS wallet_currency,
+           COALESCE(seen.holds_expire_at <= now(), false) AS holds_lapsed
+    FROM (VALUES (1)) AS one
+    LEFT JOIN operation ON true
+    LEFT JOIN (SELECT currency, holds_expire_at FROM wallets WHERE id = :wallet_id) seen ON true
     """
 )
 
+# Holds that lapsed but were not released yet still count in held_minor; a read treats them as
+# released at once. Only a wallet whose holds_expire_at has passed pays for the sum.
 _GET_WALLET = text(
-    "SELECT id, currency, balance_minor, created_at, updated_at FROM wallets WHERE id = :wallet_id"
+    """
+    SELECT w.id, w.currency, w.balance_minor, w.held_minor,
+           CASE WHEN w.holds_expire_at <= now() THEN (
+               SELECT COALESCE(sum(h.amount_minor), 0) FROM holds h
+               WHERE h.wallet_id = w.id AND h.status = 'ACTIVE' AND h.expires_at <= now()
+           ) ELSE 0 END AS lapsed_held_minor,
+           w.created_at, w.updated_at
+    FROM wallets w WHERE w.id = :wallet_id
+    """
 )
 
 _CREATE_WALLET = text(
     """
     INSERT INTO wallets (id, currency) VALUES (:wallet_id, :currency)
     ON CONFLICT (id) DO NOTHING
-    RETURNING id, currency, balance_minor, created_at, updated_at
+    RETURNING id, currency, balance_minor, held_minor, 0, created_at, updated_at
     """
 )
 
@@ -98,7 +121,7 @@ _CREATE_WALLET = text(
 # range scan on (wallet_id, id DESC) that starts right below the cursor.
 _OPERATIONS_PAGE = text(
     """
-    SELECT id, wallet_id, operation_type, amount_minor, created_at
+    SELECT id, wallet_id, operation_type, amount_minor, created_at, transfer_id, hold_id
     FROM operations
     WHERE wallet_id = :wallet_id
       AND id < :before_id
@@ -109,6 +132,41 @@ _OPERATIONS_PAGE = text(
     LIMIT :limit
     """
 )
+
+
+@dataclass(frozen=True, slots=True)
+class LockedWallet:
+    """A wallet row locked by this transaction: what it holds cannot change until commit."""
+
+    id: uuid.UUID
+    currency: str
+    balance_minor: int
+    held_minor: int
+    holds_lapsed: bool
+
+    @property
+    def available_minor(self) -> int:
+        return self.balance_minor - self.held_minor
+
+
+# Rows are locked in id order, the one order every transaction follows: two transfers in
+# opposite directions queue behind each other instead of deadlocking.
+_LOCK_WALLETS = text(
+    """
+    SELECT id, currency, balance_minor, held_minor,
+           COALESCE(holds_expire_at <= now(), false) AS holds_lapsed
+    FROM wallets WHERE id = ANY(:wallet_ids)
+    ORDER BY id
+    FOR UPDATE
+    """
+)
+
+
+async def lock_wallets(
+    connection: AsyncConnection, wallet_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, LockedWallet]:
+    rows = (await connection.execute(_LOCK_WALLETS, {"wallet_ids": wallet_ids})).all()
+    return {row.id: LockedWallet(*row) for row in rows}
 
 
 async def get_wallet(connection: AsyncConnection, wallet_id: uuid.UUID) -> WalletRow | None:
@@ -181,6 +239,6 @@ async def _move(
     params = {"wallet_id": wallet_id, "amount_minor": amount_minor, **extra}
     row: Row[Any] = (await connection.execute(statement, params)).one()
     if row.id is None:
-        return Movement(operation=None, wallet_currency=row.wallet_currency)
+        return Movement(None, row.wallet_currency, holds_lapsed=row.holds_lapsed)
     operation = OperationRow(row.id, wallet_id, operation_type, amount_minor, row.created_at)
     return Movement(operation=operation, wallet_currency=row.wallet_currency)

@@ -1,0 +1,101 @@
+"""The hold routes: reserve funds on a wallet, then capture or void the reservation."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Request, Response
+
+from wallet_api.http.answers import answer_response, idempotent_request, renderer
+from wallet_api.http.dependencies import IdempotencyKeyHeader, LedgerDep
+from wallet_api.http.exact_json import ExactJSONResponse, ExactJSONRoute
+from wallet_api.http.problems import described
+from wallet_api.http.schemas import CaptureRequest, HoldRequest, HoldResponse, hold_body
+
+router = APIRouter(prefix="/api/v1", tags=["holds"], route_class=ExactJSONRoute)
+
+NOT_ACTIVE = "A hold that is no longer ACTIVE is 409 `hold_not_active`."
+
+
+@router.post(
+    "/wallets/{wallet_id}/holds",
+    status_code=201,
+    response_model=HoldResponse,
+    responses=described(400, 404, 409, 413, 422, 503),
+    summary="Reserve funds on a wallet",
+    description=(
+        "The wallet's `available_balance` drops by the amount; its `balance` does not. Not "
+        "enough available funds is 400 `insufficient_funds`. `expires_in_seconds` defaults to "
+        "7 days, at most 30 days; a hold past its `expires_at` is EXPIRED and frees its funds."
+    ),
+)
+async def create_hold(
+    wallet_id: uuid.UUID,
+    body: HoldRequest,
+    ledger: LedgerDep,
+    request: Request,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    answer = await ledger.create_hold(
+        wallet_id,
+        body.amount,
+        body.expires_in_seconds,
+        renderer(201, hold_body),
+        await idempotent_request(request, idempotency_key),
+    )
+    return answer_response(answer)
+
+
+@router.post(
+    "/holds/{hold_id}/capture",
+    response_model=HoldResponse,
+    responses=described(404, 409, 413, 422, 503),
+    summary="Capture a hold, all of it or part",
+    description=(
+        "Writes a HOLD_CAPTURE operation for the captured amount (at most the held amount, "
+        f"by default all of it) and releases the rest. {NOT_ACTIVE}"
+    ),
+)
+async def capture_hold(
+    hold_id: uuid.UUID,
+    ledger: LedgerDep,
+    request: Request,
+    body: CaptureRequest | None = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    answer = await ledger.capture_hold(
+        hold_id,
+        body.amount if body else None,
+        renderer(200, hold_body),
+        await idempotent_request(request, idempotency_key),
+    )
+    return answer_response(answer)
+
+
+@router.post(
+    "/holds/{hold_id}/void",
+    response_model=HoldResponse,
+    responses=described(404, 409, 422, 503),
+    summary="Void a hold and release its funds",
+    description=NOT_ACTIVE,
+)
+async def void_hold(
+    hold_id: uuid.UUID,
+    ledger: LedgerDep,
+    request: Request,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    answer = await ledger.void_hold(
+        hold_id, renderer(200, hold_body), await idempotent_request(request, idempotency_key)
+    )
+    return answer_response(answer)
+
+
+@router.get(
+    "/holds/{hold_id}",
+    response_model=HoldResponse,
+    responses=described(404, 422, 503),
+    summary="Read a hold",
+)
+async def get_hold(hold_id: uuid.UUID, ledger: LedgerDep) -> ExactJSONResponse:
+    return ExactJSONResponse(hold_body(await ledger.get_hold(hold_id)))
