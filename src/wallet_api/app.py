@@ -96,6 +96,7 @@ def create_app(settings: Settings) -> FastAPI:
             database,
             default_currency=settings.default_currency,
             idempotency_ttl=timedelta(hours=settings.idempotency_key_ttl_hours),
+            group_commit=settings.group_commit,
         )
         app.state.ledger = ledger
         chores = [

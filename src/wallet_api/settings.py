@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = Field(default=5000, ge=0)
     db_lock_timeout_ms: int = Field(default=3000, ge=0)
 
+    group_commit: bool = Field(
+        default=True,
+        description="Queue operations on a busy wallet and commit them together (see docs).",
+    )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     default_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     idempotency_key_ttl_hours: float = Field(

@@ -17,18 +17,21 @@ from wallet_api.ledger.currencies import minor_units
 from wallet_api.ledger.errors import (
     BalanceLimitExceeded,
     InsufficientFunds,
+    InvalidAmount,
     LedgerError,
     WalletExists,
     WalletNotFound,
 )
+from wallet_api.ledger.group_commit import GroupCommit, Pending
 from wallet_api.ledger.holds import Hold, release_lapsed_holds
 from wallet_api.ledger.idempotency import Answer, IdempotentRequest, run_once
 from wallet_api.ledger.transfers import Transfer
+from wallet_api.storage import holds as hold_store
 from wallet_api.storage import idempotency as idempotency_store
 from wallet_api.storage import migrations
 from wallet_api.storage import wallets as store
 from wallet_api.storage.database import Database
-from wallet_api.storage.wallets import OperationRow, WalletRow
+from wallet_api.storage.wallets import LockedWallet, OperationRow, WalletRow
 
 
 class OperationType(enum.StrEnum):
@@ -81,14 +84,25 @@ class Ledger:
     """The one place that decides whether money may move; each decision lands atomically."""
 
     def __init__(
-        self, database: Database, default_currency: str, idempotency_ttl: timedelta
+        self,
+        database: Database,
+        default_currency: str,
+        idempotency_ttl: timedelta,
+        group_commit: bool = True,
     ) -> None:
         minor_units(default_currency)
         self._db = database
+        self._group_commit = (
+            GroupCommit(self._apply_one, self._apply_batch) if group_commit else None
+        )
         self._default_currency = default_currency
         self._idempotency_ttl = idempotency_ttl
         # A wallet's currency never changes, so a remembered one is never stale.
         self._currencies: dict[uuid.UUID, str] = {}
+
+    @property
+    def group_commit(self) -> GroupCommit[Operation] | None:
+        return self._group_commit
 
     async def is_ready(self) -> bool:
         """The database answers and its schema is at the newest migration."""
@@ -120,8 +134,111 @@ class Ledger:
         self, wallet_id: uuid.UUID, operation_type: OperationType, amount: Decimal
     ) -> Operation:
         """Deposit (creating the wallet if new) or withdraw; raise when the ledger refuses."""
+        if self._group_commit is None:
+            return await self._apply_one(wallet_id, operation_type, amount)
+        return await self._group_commit.submit(wallet_id, operation_type, amount)
+
+    async def _apply_one(
+        self, wallet_id: uuid.UUID, operation_type: str, amount: Decimal
+    ) -> Operation:
         async with self._db.connect() as connection:
-            return await self._apply(connection, wallet_id, operation_type, amount)
+            return await self._apply(connection, wallet_id, OperationType(operation_type), amount)
+
+    async def _apply_batch(self, wallet_id: uuid.UUID, batch: list[Pending[Operation]]) -> None:
+        """Serve a queue of operations on one wallet: in one statement when all of them may
+        land, else checked one by one in arrival order under the wallet's lock."""
+        currency = self._currencies.get(wallet_id)
+        if currency is None or not await self._batch_at_once(wallet_id, currency, batch):
+            await self._batch_checked(wallet_id, batch)
+
+    async def _batch_at_once(
+        self, wallet_id: uuid.UUID, currency: str, batch: list[Pending[Operation]]
+    ) -> bool:
+        digits = minor_units(currency)
+        valid: list[tuple[Pending[Operation], int]] = []
+        for pending in batch:
+            try:
+                valid.append((pending, amounts.to_minor_units(pending.amount, digits)))
+            except InvalidAmount as refusal:
+                pending.future.set_exception(refusal)
+        if not valid:
+            return True
+        moves = [(pending.operation_type, amount_minor) for pending, amount_minor in valid]
+        limit = amounts.max_balance_minor(digits)
+        async with self._db.connect() as connection:
+            rows = await store.apply_batch(connection, wallet_id, currency, moves, limit)
+        if rows is None:
+            return False
+        for (pending, _), row in zip(valid, rows, strict=True):
+            pending.future.set_result(operation_from_row(row, currency))
+        return True
+
+    async def _batch_checked(self, wallet_id: uuid.UUID, batch: list[Pending[Operation]]) -> None:
+        waiting = [pending for pending in batch if not pending.future.done()]
+        outcomes: list[tuple[Pending[Operation], Operation | LedgerError]] = []
+        async with self._db.transaction() as connection:
+            locked = (await store.lock_wallets(connection, [wallet_id])).get(wallet_id)
+            if locked is not None:
+                outcomes = await self._checked_under_lock(connection, locked, waiting)
+        if locked is None:
+            # Nothing to lock: each goes alone (a first deposit creates the wallet).
+            await self._one_by_one(wallet_id, waiting)
+            return
+        # Committed: now every waiting request learns its own outcome.
+        for pending, outcome in outcomes:
+            if isinstance(outcome, LedgerError):
+                pending.future.set_exception(outcome)
+            else:
+                pending.future.set_result(outcome)
+
+    async def _checked_under_lock(
+        self, connection: AsyncConnection, locked: LockedWallet, waiting: list[Pending[Operation]]
+    ) -> list[tuple[Pending[Operation], Operation | LedgerError]]:
+        """Check each operation in arrival order against the locked wallet, then write the
+        accepted ones in one statement: a withdrawal that would overdraw fails alone."""
+        wallet_id = locked.id
+        if locked.holds_lapsed:
+            await hold_store.release_lapsed_holds(connection, wallet_id)
+            locked = (await store.lock_wallets(connection, [wallet_id]))[wallet_id]
+        self._remember(wallet_id, locked.currency)
+        digits = minor_units(locked.currency)
+        limit = amounts.max_balance_minor(digits)
+        balance, available = locked.balance_minor, locked.available_minor
+        outcomes: list[tuple[Pending[Operation], Operation | LedgerError]] = []
+        accepted: list[tuple[Pending[Operation], int]] = []
+        for pending in waiting:
+            try:
+                amount_minor = amounts.to_minor_units(pending.amount, digits)
+                if pending.operation_type == OperationType.DEPOSIT:
+                    if balance + amount_minor > limit:
+                        raise BalanceLimitExceeded(wallet_id)
+                    balance, available = balance + amount_minor, available + amount_minor
+                else:
+                    if available < amount_minor:
+                        raise InsufficientFunds(wallet_id)
+                    balance, available = balance - amount_minor, available - amount_minor
+            except LedgerError as refusal:
+                outcomes.append((pending, refusal))
+                continue
+            accepted.append((pending, amount_minor))
+        if accepted:
+            moves = [(pending.operation_type, amount_minor) for pending, amount_minor in accepted]
+            rows = await store.apply_batch(connection, wallet_id, locked.currency, moves, limit)
+            assert rows is not None, "checked under the wallet's lock, the batch must land"
+            outcomes += [
+                (pending, operation_from_row(row, locked.currency))
+                for (pending, _), row in zip(accepted, rows, strict=True)
+            ]
+        return outcomes
+
+    async def _one_by_one(self, wallet_id: uuid.UUID, waiting: list[Pending[Operation]]) -> None:
+        for pending in waiting:
+            try:
+                operation = await self._apply_one(wallet_id, pending.operation_type, pending.amount)
+            except LedgerError as refusal:
+                pending.future.set_exception(refusal)
+            else:
+                pending.future.set_result(operation)
 
     async def apply_once(
         self,

@@ -242,3 +242,65 @@ async def _move(
         return Movement(None, row.wallet_currency, holds_lapsed=row.holds_lapsed)
     operation = OperationRow(row.id, wallet_id, operation_type, amount_minor, row.created_at)
     return Movement(operation=operation, wallet_currency=row.wallet_currency)
+
+
+# A batch of deposits and withdrawals for one wallet in one statement: the wallet row is locked
+# once and updated once, and every operation row is inserted by one INSERT, in arrival order. The
+# WHERE holds the balance limit and the available balance at every step of the running sum, so
+# the statement changes nothing unless every operation in the batch may land.
+_APPLY_BATCH = text(
+    """
+    WITH batch AS (
+        SELECT b.operation_type, b.amount_minor, b.ord,
+               sum(CASE WHEN b.operation_type = 'DEPOSIT' THEN b.amount_minor
+                        ELSE -b.amount_minor END) OVER (ORDER BY b.ord) AS running
+        FROM unnest(CAST(:operation_types AS text[]), CAST(:amounts_minor AS bigint[]))
+             WITH ORDINALITY AS b(operation_type, amount_minor, ord)
+    ), bounds AS (
+        SELECT sum(CASE WHEN operation_type = 'DEPOSIT' THEN amount_minor
+                        ELSE -amount_minor END) AS delta,
+               LEAST(min(running), 0) AS lowest, GREATEST(max(running), 0) AS highest
+        FROM batch
+    ), wallet AS (
+        UPDATE wallets w SET balance_minor = w.balance_minor + bounds.delta, updated_at = now()
+        FROM bounds
+        WHERE w.id = :wallet_id AND w.currency = :currency
+          AND w.balance_minor - w.held_minor + bounds.lowest >= 0
+          AND w.balance_minor + bounds.highest <= :max_balance_minor
+          AND (w.holds_expire_at IS NULL OR w.holds_expire_at > now())
+        RETURNING w.id
+    ), inserted AS (
+        INSERT INTO operations (wallet_id, operation_type, amount_minor)
+        SELECT wallet.id, batch.operation_type, batch.amount_minor
+        FROM wallet CROSS JOIN batch
+        ORDER BY batch.ord
+        RETURNING id, created_at
+    )
+    SELECT id, created_at FROM inserted ORDER BY id
+    """
+)
+
+
+async def apply_batch(
+    connection: AsyncConnection,
+    wallet_id: uuid.UUID,
+    currency: str,
+    operations: list[tuple[str, int]],
+    max_balance_minor: int,
+) -> list[OperationRow] | None:
+    """All of `operations` (type, amount) in arrival order, or None and nothing changed."""
+    params = {
+        "wallet_id": wallet_id,
+        "currency": currency,
+        "operation_types": [operation_type for operation_type, _ in operations],
+        "amounts_minor": [amount_minor for _, amount_minor in operations],
+        "max_balance_minor": max_balance_minor,
+    }
+    rows = (await connection.execute(_APPLY_BATCH, params)).all()
+    if not rows:
+        return None
+    # Identity values are drawn in insertion order, so ascending ids follow the arrival order.
+    return [
+        OperationRow(row.id, wallet_id, operation_type, amount_minor, row.created_at)
+        for row, (operation_type, amount_minor) in zip(rows, operations, strict=True)
+    ]
