@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
+# Extra arguments for `wallet-api bench`, e.g. make bench BENCH_ARGS='--duration 5 --scenarios hot'
+BENCH_ARGS ?=
 
-.PHONY: install run test lint format clean
+.PHONY: install run test lint format clean bench bench-scale bench-tools
 
 install: $(STAMP)
 
@@ -14,6 +17,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+# wrk drives the service; pgbench comes with PostgreSQL (the embedded one ships its own).
+bench-tools: $(BENCH_STAMP)
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+
+bench: bench-tools
+	$(BIN)/wallet-api bench $(BENCH_ARGS)
+
+bench-scale: bench-tools
+	$(BIN)/wallet-api bench --scale $(BENCH_ARGS)
 
 run: install
 	$(BIN)/wallet-api serve

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from wallet_api import server
+from wallet_api.bench import run as bench
+from wallet_api.bench.scenarios import NAMES as BENCH_SCENARIOS
 from wallet_api.settings import Settings
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -22,6 +30,49 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="bring the database schema to the newest version")
     commands.add_parser("verify", help="audit the ledger; exit 0 only when every balance adds up")
+
+    defaults = bench.Options()
+    load = commands.add_parser(
+        "bench",
+        help="the load benchmark: the service on a scratch database under wrk and pgbench",
+        description=(
+            "Start the service on a scratch database, drive each scenario with wrk (pgbench for "
+            "db-ceiling), audit the ledger after each, write a report. Exits 0 unless an audit "
+            "fails or the service or a load tool fails; missed targets are reported, not fatal."
+        ),
+    )
+    load.add_argument(
+        "--duration", type=int, default=defaults.duration, help="seconds per scenario (10)"
+    )
+    load.add_argument(
+        "--warmup", type=int, default=defaults.warmup, help="unrecorded seconds before each (1)"
+    )
+    load.add_argument(
+        "--connections", type=int, default=defaults.connections, help="wrk connections (64)"
+    )
+    load.add_argument("--workers", type=int, help="service worker processes (default 2)")
+    load.add_argument(
+        "--scale",
+        action="store_true",
+        help="pre-fill 1,000,000 wallets and 10,000,000 operations, add the hot sweep and the "
+        "history probe; writes scale.* instead of latest.*",
+    )
+    load.add_argument(
+        "--scenarios",
+        type=_names,
+        default=(),
+        help=f"comma-separated subset of: {', '.join(BENCH_SCENARIOS)}",
+    )
+    load.add_argument(
+        "--output", type=Path, default=defaults.output, help="report directory (bench/results)"
+    )
+    # Smaller --scale ledgers, to try the fill and the probe in seconds.
+    load.add_argument(
+        "--scale-wallets", type=int, default=defaults.scale_wallets, help=argparse.SUPPRESS
+    )
+    load.add_argument(
+        "--scale-operations", type=int, default=defaults.scale_operations, help=argparse.SUPPRESS
+    )
     return parser
 
 
@@ -42,4 +93,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.migrate(settings)
     elif args.command == "verify":
         return 0 if server.verify(settings) else 1
+    elif args.command == "bench":
+        options = bench.Options(
+            duration=args.duration,
+            warmup=args.warmup,
+            connections=args.connections,
+            scenarios=args.scenarios,
+            scale=args.scale,
+            scale_wallets=args.scale_wallets,
+            scale_operations=args.scale_operations,
+            output=args.output,
+        )
+        try:
+            return bench.run(settings, options)
+        except bench.BenchFailed as failure:
+            print(f"wallet-api bench: {failure}", file=sys.stderr)
+            return 2
     return 0

@@ -56,3 +56,11 @@ class Settings(BaseSettings):
 def export_database_url(url: str) -> None:
     """Hand the database URL to worker processes, which read their settings from the environment."""
     os.environ[DATABASE_URL_ENV] = url
+
+
+def child_environment(**values: str) -> dict[str, str]:
+    """This process's environment with `values` set, for a child process that reads its own
+    settings (the service under benchmark, its audit). WALLET_DATABASE_URL is left out, so a
+    DATABASE_URL among `values` is the only database the child can pick."""
+    inherited = {k: v for k, v in os.environ.items() if k != "WALLET_DATABASE_URL"}
+    return {**inherited, **values}

@@ -1,0 +1,91 @@
+"""The database of a run: a scratch one on the configured server, or a throwaway embedded one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from wallet_api.storage.embedded import embedded_database
+
+SERVER_SETTINGS = ("fsync", "synchronous_commit", "shared_buffers", "max_connections")
+
+
+@dataclass(frozen=True, slots=True)
+class BenchDatabase:
+    url: str
+    description: str
+    embedded: bool
+
+    @property
+    def dsn(self) -> str:
+        """The libpq/asyncpg form of the URL, password included."""
+        return make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    def dsn_without_password(self) -> tuple[str, str | None]:
+        """The DSN to put on a command line, and its password to pass in the environment."""
+        url = make_url(self.url).set(drivername="postgresql")
+        return url.set(password=None).render_as_string(hide_password=False), url.password
+
+
+@contextlib.contextmanager
+def scratch_database(configured_url: str | None) -> Iterator[BenchDatabase]:
+    """A new empty database, dropped afterwards; the configured server's others are untouched."""
+    if configured_url is not None:
+        with _scratch(configured_url, embedded=False) as database:
+            yield database
+        return
+    with (
+        tempfile.TemporaryDirectory(prefix="wallet-bench-") as directory,
+        embedded_database(Path(directory) / "pgdata") as admin_url,
+        _scratch(admin_url, embedded=True) as database,
+    ):
+        yield database
+
+
+async def server_facts(dsn: str) -> dict[str, str]:
+    """The server's version and the settings that weigh most on a write benchmark."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        facts = {"server_version": await connection.fetchval("SHOW server_version")}
+        for name in SERVER_SETTINGS:
+            facts[name] = await connection.fetchval(f"SHOW {name}")
+    finally:
+        await connection.close()
+    return facts
+
+
+@contextlib.contextmanager
+def _scratch(admin_url: str, *, embedded: bool) -> Iterator[BenchDatabase]:
+    name = f"wallet_bench_{uuid.uuid4().hex[:12]}"
+    admin = make_url(admin_url)
+    admin_dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    # Identifiers cannot be bound parameters; the name is generated right above.
+    asyncio.run(_execute(admin_dsn, f'CREATE DATABASE "{name}"'))
+    where = "an embedded PostgreSQL in a throwaway data directory"
+    if not embedded:
+        where = f"{admin.host or 'localhost'}:{admin.port or 5432}"
+    database = BenchDatabase(
+        url=admin.set(database=name).render_as_string(hide_password=False),
+        description=f"scratch database {name} on {where}",
+        embedded=embedded,
+    )
+    try:
+        yield database
+    finally:
+        asyncio.run(_execute(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _execute(dsn: str, sql: str) -> None:
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()

@@ -1,0 +1,204 @@
+"""The scenarios of a run: what each drives, the wallets it needs, its wrk or pgbench script."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from wallet_api.bench import pgbench
+from wallet_api.bench.fill import WalletSet
+
+OPERATION_PATH = "/api/v1/wallets/{wallet_id}/operation"
+TRANSFERS_PATH = "/api/v1/transfers"
+DEPOSIT = '{"operation_type":"DEPOSIT","amount":"0.01"}'
+WITHDRAW = '{"operation_type":"WITHDRAW","amount":"0.01"}'
+
+READ_WALLET = WalletSet(group=1, count=1, balance_minor=100_00)
+HOT_WALLET = WalletSet(group=2, count=1)
+# Far more than a run can withdraw at 0.01 a request: a withdrawal is never short of funds.
+HOT_MIXED_WALLET = WalletSet(group=3, count=1, balance_minor=1_000_000_000_00)
+SPREAD_WALLETS = WalletSet(group=4, count=10_000)
+TRANSFER_WALLETS = WalletSet(group=5, count=1_000, balance_minor=1_000_000_00)
+DB_CEILING_WALLET = WalletSet(group=6, count=1)
+
+HOT_CONNECTIONS_AT_SCALE = (1, 8, 64, 256)
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    summary: str
+    tool: str
+    script: str
+    wallets: WalletSet | None = None
+    connections: int | None = None  # None: the run's --connections
+    requires_path: str | None = None  # skipped, with a note, when the API lacks this route
+
+
+# Each wrk thread has its own Lua state: setup() runs once per thread in the main state and
+# hands each thread a distinct seed, so the threads do not draw the same "random" wallets.
+_SEEDED = """
+local threads = 0
+function setup(thread)
+   threads = threads + 1
+   thread:set("seed", threads)
+end
+"""
+
+
+def _static(method: str, path: str, body: str | None = None) -> str:
+    """One request sent over and over: wrk builds it once, the cheapest script there is."""
+    lines = [f'wrk.method = "{method}"', f'wrk.path = "{path}"']
+    if body is not None:
+        lines += [f"wrk.body = '{body}'", 'wrk.headers["Content-Type"] = "application/json"']
+    return "\n".join(lines) + "\n"
+
+
+def _alternating(path: str, bodies: tuple[str, ...]) -> str:
+    built = "\n".join(
+        f'   requests[{n}] = wrk.format("POST", "{path}", headers, \'{body}\')'
+        for n, body in enumerate(bodies, start=1)
+    )
+    return f"""
+local requests = {{}}
+local turn = 0
+function init(args)
+   local headers = {{["Content-Type"] = "application/json"}}
+{built}
+end
+function request()
+   turn = turn % {len(bodies)} + 1
+   return requests[turn]
+end
+"""
+
+
+def _prefix(wallets: WalletSet) -> str:
+    """The id of a group's wallet n is this prefix and n as 12 hex digits."""
+    return str(wallets.id(0))[: -len("000000000000")]
+
+
+def _spread(wallets: WalletSet) -> str:
+    path = OPERATION_PATH.format(wallet_id=_prefix(wallets) + "%012x")
+    return (
+        _SEEDED
+        + f"""
+local requests = {{}}
+function init(args)
+   math.randomseed(seed * 7919 + os.time())
+   local headers = {{["Content-Type"] = "application/json"}}
+   for n = 1, {wallets.count} do
+      requests[n] = wrk.format("POST", string.format("{path}", n), headers, '{DEPOSIT}')
+   end
+end
+function request()
+   return requests[math.random({wallets.count})]
+end
+"""
+    )
+
+
+def _transfers(wallets: WalletSet) -> str:
+    wallet = _prefix(wallets) + "%012x"
+    body = f'{{"from_wallet_id":"{wallet}","to_wallet_id":"{wallet}","amount":"0.01"}}'
+    return (
+        _SEEDED
+        + f"""
+local headers = {{["Content-Type"] = "application/json"}}
+function init(args)
+   math.randomseed(seed * 7919 + os.time())
+end
+function request()
+   local from = math.random({wallets.count})
+   local to = math.random({wallets.count - 1})
+   if to >= from then to = to + 1 end
+   return wrk.format("POST", "{TRANSFERS_PATH}", headers, string.format('{body}', from, to))
+end
+"""
+    )
+
+
+def _hot(name: str, connections: int | None) -> Scenario:
+    path = OPERATION_PATH.format(wallet_id=HOT_WALLET.id())
+    summary = "deposits of 0.01 into one wallet"
+    if connections is not None:
+        summary += f", {connections} connection{'s' if connections > 1 else ''}"
+    return Scenario(name, summary, "wrk", _static("POST", path, DEPOSIT), HOT_WALLET, connections)
+
+
+STANDARD: tuple[Scenario, ...] = (
+    Scenario(
+        "ceiling",
+        "GET /health/live: the framework's own limit on this machine",
+        "wrk",
+        _static("GET", "/health/live"),
+    ),
+    Scenario(
+        "db-ceiling",
+        "pgbench: the single-row balance UPDATE ... RETURNING on one hot row",
+        "pgbench",
+        pgbench.SCRIPT.format(wallet_id=DB_CEILING_WALLET.id()),
+        DB_CEILING_WALLET,
+    ),
+    Scenario(
+        "read",
+        "GET one wallet's balance",
+        "wrk",
+        _static("GET", f"/api/v1/wallets/{READ_WALLET.id()}"),
+        READ_WALLET,
+    ),
+    _hot("hot", None),
+    Scenario(
+        "hot-mixed",
+        "deposits and withdrawals of 0.01, in turn, on one pre-funded wallet",
+        "wrk",
+        _alternating(OPERATION_PATH.format(wallet_id=HOT_MIXED_WALLET.id()), (DEPOSIT, WITHDRAW)),
+        HOT_MIXED_WALLET,
+    ),
+    Scenario(
+        "spread",
+        f"deposits of 0.01 into {SPREAD_WALLETS.count:,} wallets at random",
+        "wrk",
+        _spread(SPREAD_WALLETS),
+        SPREAD_WALLETS,
+    ),
+    Scenario(
+        "transfer",
+        f"transfers of 0.01 between {TRANSFER_WALLETS.count:,} pre-funded wallets at random",
+        "wrk",
+        _transfers(TRANSFER_WALLETS),
+        TRANSFER_WALLETS,
+        requires_path=TRANSFERS_PATH,
+    ),
+)
+
+SCALE_ONLY_NAMES = (
+    *(f"hot@{connections}" for connections in HOT_CONNECTIONS_AT_SCALE),
+    "history-first",
+    "history-deep",
+)
+NAMES = (*(s.name for s in STANDARD), *SCALE_ONLY_NAMES)
+
+
+def hot_sweep() -> list[Scenario]:
+    """The hot scenario at each connection count of --scale mode."""
+    return [_hot(f"hot@{connections}", connections) for connections in HOT_CONNECTIONS_AT_SCALE]
+
+
+def history_probe(wallet: uuid.UUID, deep_cursor: str, operations: int) -> list[Scenario]:
+    """The first and the last history page of a wallet with `operations` operations."""
+    path = f"/api/v1/wallets/{wallet}/operations"
+    return [
+        Scenario(
+            "history-first",
+            f"GET the newest page of a wallet's {operations:,} operations",
+            "wrk",
+            _static("GET", path),
+        ),
+        Scenario(
+            "history-deep",
+            f"GET the oldest page of the same {operations:,} operations, by its cursor",
+            "wrk",
+            _static("GET", f"{path}?cursor={deep_cursor}"),
+        ),
+    ]

@@ -1,0 +1,116 @@
+"""The service under benchmark: `wallet-api serve` in a child process, and `wallet-api verify`."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from wallet_api.bench.results import Audit
+from wallet_api.settings import Settings, child_environment
+
+READY_SECONDS = 120
+AUDIT_SECONDS = 3600
+
+
+class ServiceFailed(Exception):
+    """The service did not start, or stopped while it was under load."""
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    base_url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log_tail(self, characters: int = 4000) -> str:
+        return self.log.read_text(errors="replace")[-characters:]
+
+    def paths(self) -> set[str]:
+        """The paths the API documents in /openapi.json."""
+        with urllib.request.urlopen(f"{self.base_url}/openapi.json", timeout=10) as response:  # noqa: S310
+            return set(json.load(response)["paths"])
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def environment(settings: Settings, database_url: str) -> dict[str, str]:
+    """What the child reads its settings from: ours, with the bench's own choices on top.
+
+    Authentication is disabled explicitly: the service listens on loopback only, for wrk."""
+    return child_environment(
+        DATABASE_URL=database_url,
+        WALLET_HOST=settings.host,
+        WALLET_PORT=str(settings.port),
+        WALLET_WORKERS=str(settings.workers),
+        WALLET_LOG_LEVEL=settings.log_level,
+        WALLET_AUTH="disabled",
+    )
+
+
+@contextlib.contextmanager
+def running(settings: Settings, database_url: str, log: Path) -> Iterator[Service]:
+    """The service on `database_url` (already migrated), ready; stopped with SIGTERM afterwards."""
+    command = [sys.executable, "-m", "wallet_api", "serve", "--no-migrate"]
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, env=environment(settings, database_url), stdout=output, stderr=output
+        )
+        service = Service(f"http://{settings.host}:{settings.port}", process, log)
+        try:
+            _wait_until_ready(service)
+            yield service
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+def audit(database_url: str) -> Audit:
+    """`wallet-api verify` on the database, as an operator runs it."""
+    started = time.monotonic()
+    completed = subprocess.run(
+        [sys.executable, "-m", "wallet_api", "verify"],
+        env=child_environment(DATABASE_URL=database_url, WALLET_LOG_LEVEL="warning"),
+        capture_output=True,
+        text=True,
+        timeout=AUDIT_SECONDS,
+        check=False,
+    )
+    lines = (completed.stdout + completed.stderr).strip().splitlines()
+    verdict = next((line for line in lines if line.startswith("wallet-api verify:")), None)
+    summary = verdict or "\n".join(lines[-5:]) or f"exit status {completed.returncode}"
+    return Audit(completed.returncode == 0, summary, time.monotonic() - started)
+
+
+def _wait_until_ready(service: Service) -> None:
+    deadline = time.monotonic() + READY_SECONDS
+    while time.monotonic() < deadline:
+        if not service.alive():
+            raise ServiceFailed(f"the service exited early:\n{service.log_tail()}")
+        with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
+            url = f"{service.base_url}/health/ready"
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+        time.sleep(0.2)
+    raise ServiceFailed(f"the service did not become ready:\n{service.log_tail()}")

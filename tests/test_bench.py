@@ -1,0 +1,266 @@
+"""The benchmark's pure parts (parsing, ratios, targets, the report) and its SQL fill, no load."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from tests.support import assert_books_balance, plain_dsn, scratch_database
+from wallet_api import cli
+from wallet_api.bench import fill, pgbench, report, scenarios, targets, wrk
+from wallet_api.bench.results import Audit, Load, Run, ScenarioResult
+from wallet_api.storage import migrations
+
+WRK_OUTPUT = """\
+Running 5s test @ http://127.0.0.1:37865
+  2 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    68.76ms   38.10ms 366.10ms   75.82%
+    Req/Sec   463.30    107.17   656.00     75.00%
+  Latency Distribution
+     50%   60.97ms
+     75%   89.23ms
+     90%  112.96ms
+     99%  194.15ms
+  4620 requests in 5.01s, 1.14MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 7
+Requests/sec:    922.15
+Transfer/sec:    233.99KB
+wrk-summary requests=4620 duration_us=5010000 p50_us=60971 p99_us=194147 p999_us=361029 \
+non_2xx=7 connect=0 read=2 write=0 timeout=1
+"""
+
+PGBENCH_OUTPUT = """\
+pgbench (18.6)
+transaction type: /tmp/wallet-bench-run/db-ceiling.sql
+query mode: prepared
+number of clients: 64
+number of threads: 2
+duration: 5 s
+number of transactions actually processed: 8500
+number of failed transactions: 3 (0.035%)
+latency average = 37.647 ms
+initial connection time = 272.040 ms
+tps = 1700.000000 (without initial connection time)
+"""
+
+
+def load(per_second: float, p99_ms: float = 10.0, errors: int = 0) -> Load:
+    return Load(
+        requests=int(per_second * 10),
+        seconds=10.0,
+        p50_ms=p99_ms / 4,
+        p99_ms=p99_ms,
+        p999_ms=p99_ms * 2,
+        non_2xx=errors,
+        socket_errors=0,
+    )
+
+
+def result(name: str, per_second: float, p99_ms: float = 10.0, errors: int = 0) -> ScenarioResult:
+    audit = Audit(True, "wallet-api verify: the books balance", 0.5)
+    return ScenarioResult(
+        name, f"{name} summary", "wrk", 64, load(per_second, p99_ms, errors), audit
+    )
+
+
+def run_on_target() -> list[ScenarioResult]:
+    return [
+        result("ceiling", 10_000),
+        result("db-ceiling", 1_700),
+        result("read", 6_000),
+        result("hot", 3_800, p99_ms=45),
+        result("hot-mixed", 3_600),
+        result("spread", 2_600),
+        ScenarioResult("transfer", "transfers", "wrk", 64, note="skipped: no route"),
+    ]
+
+
+def test_wrk_summary_line_gives_rate_percentiles_and_every_kind_of_error() -> None:
+    parsed = wrk.parse(WRK_OUTPUT)
+    assert parsed.requests == 4620
+    assert parsed.seconds == pytest.approx(5.01)
+    assert parsed.per_second == pytest.approx(922.16, abs=0.01)
+    assert (parsed.p50_ms, parsed.p99_ms, parsed.p999_ms) == (60.971, 194.147, 361.029)
+    assert (parsed.non_2xx, parsed.socket_errors, parsed.errors) == (7, 3, 10)
+
+
+def test_wrk_output_without_the_summary_line_is_a_failure_not_a_zero() -> None:
+    with pytest.raises(wrk.WrkFailed):
+        wrk.parse(WRK_OUTPUT.split("wrk-summary")[0])
+
+
+def test_every_wrk_script_ends_with_the_summary_function() -> None:
+    assert "function done(summary, latency, requests)" in wrk.SUMMARY_LUA
+    assert "latency:percentile(99.9)" in wrk.SUMMARY_LUA
+
+
+def test_pgbench_summary_and_log_give_rate_failures_and_percentiles(tmp_path: Path) -> None:
+    log = tmp_path / "pgbench.123"
+    lines = [f"0 {n} {1000 * n} 0 1795800795 330424" for n in range(1, 101)]
+    log.write_text("\n".join([*lines, "1 101 failed 0 1795800795 330500"]) + "\n")
+    latencies = pgbench.latencies_us([log])
+    assert len(latencies) == 100
+    parsed = pgbench.parse(PGBENCH_OUTPUT, latencies)
+    assert parsed.requests == 8500
+    assert parsed.per_second == pytest.approx(1700)
+    assert (parsed.p50_ms, parsed.p99_ms, parsed.p999_ms) == (50.0, 99.0, 100.0)
+    assert parsed.errors == 3
+
+
+def test_percentile_is_the_nearest_rank() -> None:
+    assert pgbench.percentile([], 99) == 0.0
+    assert pgbench.percentile([5], 50) == 5.0
+    assert pgbench.percentile(list(range(1, 11)), 50) == 5.0
+    assert pgbench.percentile(list(range(1, 11)), 99.9) == 10.0
+
+
+def test_ratios_divide_by_the_references_of_the_same_run() -> None:
+    results = run_on_target()
+    assert targets.ratio(results, "hot", "db-ceiling") == pytest.approx(3_800 / 1_700)
+    assert targets.ratio(results, "hot", "ceiling") == pytest.approx(0.38)
+    assert targets.ratio(results, "transfer", "ceiling") is None
+    assert targets.ratio(results[2:], "hot", "ceiling") is None
+
+
+def test_a_run_on_target_passes_every_target() -> None:
+    checked = targets.check(run_on_target())
+    assert [t for t in checked if t.passed is not True] == []
+    assert len(checked) == len(targets.THROUGHPUT_TARGETS) + 3
+
+
+def test_a_slow_hot_wallet_an_error_and_a_failed_audit_each_miss_their_target() -> None:
+    results = run_on_target()
+    results[3] = result("hot", 2_000, p99_ms=80)
+    results[5] = result("spread", 2_600, errors=1)
+    results[4].audit = Audit(False, "wallet-api verify: the books do NOT balance", 0.5)
+    missed = {t.name for t in targets.check(results) if t.passed is False}
+    assert missed == {
+        "hot >= 2.0 x db-ceiling",
+        "hot >= 0.35 x ceiling",
+        "hot p99 < 50 ms",
+        "zero errors",
+        "the audit passes after every scenario",
+    }
+
+
+def test_targets_without_their_references_are_unknown_not_missed() -> None:
+    checked = targets.check([result("hot", 3_800, p99_ms=45)])
+    by_name = {t.name: t for t in checked}
+    assert by_name["hot >= 2.0 x db-ceiling"].passed is None
+    assert by_name["hot >= 2.0 x db-ceiling"].measured == "not measured"
+    assert by_name["hot p99 < 50 ms"].passed is True
+
+
+def test_scale_targets_compare_with_the_small_ledger_and_the_first_history_page() -> None:
+    small = run_on_target()
+    scale = [
+        result("hot", 3_200),
+        result("spread", 1_000),
+        result("hot@256", 10),
+        result("history-first", 2_000),
+        result("history-deep", 1_900),
+    ]
+    by_name = {t.name: t for t in targets.check_scale(scale, small)}
+    assert by_name["hot >= 0.8 x small-ledger run"].passed is True
+    assert by_name["spread >= 0.8 x small-ledger run"].passed is False
+    assert by_name["history-deep >= 0.8 x history-first"].passed is True
+    assert not any(name.startswith("hot@") for name in by_name)
+    unknown = targets.check_scale(scale, None)
+    assert unknown[0].passed is None
+
+
+def a_run(results: list[ScenarioResult]) -> Run:
+    return Run(
+        mode="standard",
+        started_at="2026-11-27T17:39:01+00:00",
+        options={"duration_seconds": 10.0, "connections": 64},
+        machine={"cores": 2, "cpu_model": "Test CPU"},
+        database={"server_version": "18.6", "fsync": "on"},
+        service={"workers": 2, "db_pool_size": 4},
+        tools={"wrk": "wrk 4.1.0"},
+        scenarios=results,
+        finished_at="2026-11-27T17:41:01+00:00",
+    )
+
+
+def test_markdown_report_shows_each_scenario_its_ratios_the_targets_and_the_context() -> None:
+    results = run_on_target()
+    markdown = report.to_markdown(a_run(results), targets.check(results))
+    assert "| hot | 64 | 3,800 | 11.2 | 45.0 | 90.0 | 0 | 0.38 | 2.24 | passes |" in markdown
+    assert "| transfer | 64 | skipped |" in markdown
+    assert "- `transfer`: skipped: no route" in markdown
+    assert "| hot p99 < 50 ms | 45.0 ms | pass |" in markdown
+    for fact in ("- cores: 2", "- server_version: 18.6", "- db_pool_size: 4", "- wrk: wrk 4.1.0"):
+        assert fact in markdown
+
+
+def test_json_report_keeps_the_loads_a_scale_run_compares_with(tmp_path: Path) -> None:
+    results = run_on_target()
+    results[0].audit = None
+    written = report.write(a_run(results), targets.check(results), tmp_path, "latest")
+    assert {p.name for p in written} >= {"latest.json", "latest.md"}
+    loaded = report.load_scenarios(tmp_path / "latest.json")
+    assert loaded is not None
+    assert [s.name for s in loaded] == [s.name for s in results]
+    assert loaded[3].load == results[3].load
+    assert loaded[6].load is None
+    assert report.load_scenarios(tmp_path / "missing.json") is None
+
+
+def test_lua_scripts_address_the_wallets_the_fill_creates() -> None:
+    spread = next(s for s in scenarios.STANDARD if s.name == "spread")
+    wallet_path = spread.script.split('string.format("')[1].split('"')[0]
+    assert wallet_path % 1 == f"/api/v1/wallets/{fill.wallet_id(4, 1)}/operation"
+    assert (
+        wallet_path % 10_000 == f"/api/v1/wallets/{scenarios.SPREAD_WALLETS.id(10_000)}/operation"
+    )
+    hot = next(s for s in scenarios.STANDARD if s.name == "hot")
+    assert f'wrk.path = "/api/v1/wallets/{scenarios.HOT_WALLET.id()}/operation"' in hot.script
+    db_ceiling = next(s for s in scenarios.STANDARD if s.name == "db-ceiling")
+    assert str(scenarios.DB_CEILING_WALLET.id()) in db_ceiling.script
+
+
+def test_bench_refuses_an_unknown_scenario_before_starting_anything(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert cli.main(["bench", "--scenarios", "hot,nope"]) == 2
+    assert "unknown scenarios ['nope']" in capsys.readouterr().err
+
+
+async def fill_small_ledger(url: str) -> fill.ScaleLedger:
+    connection = await fill.connect(plain_dsn(url))
+    try:
+        ledger = await fill.fill_scale_ledger(connection, 50, 1_000, progress=lambda _: None)
+        await fill.create_wallets(connection, scenarios.TRANSFER_WALLETS)
+        await fill.create_wallets(connection, scenarios.DB_CEILING_WALLET)
+        # What pgbench does: the balance moves, no operation is recorded.
+        wallet = scenarios.DB_CEILING_WALLET.id()
+        await connection.execute(
+            "UPDATE wallets SET balance_minor = balance_minor + 1234 WHERE id = $1", wallet
+        )
+        await fill.book_unrecorded_balance(connection, wallet)
+        assert await fill.oldest_page_cursor(connection, ledger.deep_wallet) is not None
+        deep = await connection.fetchval(
+            "SELECT count(*) FROM operations WHERE wallet_id = $1", ledger.deep_wallet
+        )
+        assert deep == ledger.deep_operations == 100
+        total = await connection.fetchval("SELECT count(*) FROM operations")
+        assert total == 1_000 + scenarios.TRANSFER_WALLETS.count + 1
+        withdrawals = await connection.fetchval(
+            "SELECT count(*) FROM operations WHERE operation_type = 'WITHDRAW'"
+        )
+        assert withdrawals > 0
+        return ledger
+    finally:
+        await connection.close()
+
+
+def test_the_sql_fill_writes_balances_the_audit_accepts(admin_url: str) -> None:
+    with scratch_database(admin_url) as url:
+        migrations.upgrade(url)
+        asyncio.run(fill_small_ledger(url))
+        assert_books_balance(url)
