@@ -27,9 +27,15 @@ async def test_openapi_documents_every_status_of_the_wallet_routes(
 
 
 async def test_openapi_shows_amounts_as_numbers(client: httpx.AsyncClient) -> None:
-    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    document = (await client.get("/openapi.json")).json()
+    schemas = document["components"]["schemas"]
     assert schemas["OperationResponse"]["properties"]["amount"]["type"] == "number"
     assert schemas["WalletResponse"]["properties"]["balance"]["type"] == "number"
-    request_amount = schemas["OperationRequest"]["properties"]["amount"]
-    assert {"number", "string"} == {option["type"] for option in request_amount["oneOf"]}
-    assert schemas["OperationRequest"]["additionalProperties"] is False
+    operation = document["paths"]["/api/v1/wallets/{wallet_id}/operation"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert {"number", "string"} == {
+        option["type"] for option in body["properties"]["amount"]["oneOf"]
+    }
+    assert body["additionalProperties"] is False
+    assert body["required"] == ["operation_type", "amount"]
+    assert "Idempotency-Key" in {parameter["name"] for parameter in operation["parameters"]}

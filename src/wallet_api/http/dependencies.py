@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from fastapi.exceptions import RequestValidationError
 
 from wallet_api.ledger.idempotency import IDEMPOTENCY_KEY_PATTERN
 from wallet_api.ledger.operations import Ledger
@@ -14,16 +16,46 @@ def get_ledger(request: Request) -> Ledger:
     return request.app.state.ledger
 
 
-LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+async def _ledger(request: Request) -> Ledger:
+    # async: a plain def dependency would be run in a thread pool, a hop on every request.
+    return get_ledger(request)
+
+
+LedgerDep = Annotated[Ledger, Depends(_ledger)]
+
+IDEMPOTENCY_KEY_DESCRIPTION = (
+    "1 to 255 visible ASCII characters. A retry with the same key and the same request "
+    "gets the first answer again (with `Idempotent-Replayed: true`) and moves no money."
+)
 
 IdempotencyKeyHeader = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
         pattern=IDEMPOTENCY_KEY_PATTERN,
-        description=(
-            "1 to 255 visible ASCII characters. A retry with the same key and the same request "
-            "gets the first answer again (with `Idempotent-Replayed: true`) and moves no money."
-        ),
+        description=IDEMPOTENCY_KEY_DESCRIPTION,
     ),
 ]
+
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+
+IDEMPOTENCY_KEY_PARAMETER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": IDEMPOTENCY_KEY_DESCRIPTION,
+    "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
+}
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The Idempotency-Key header of a route that reads it by hand (see `exact_body`)."""
+    key = request.headers.get("idempotency-key")
+    if key is not None and not _IDEMPOTENCY_KEY.match(key):
+        error = {
+            "type": "string_pattern_mismatch",
+            "loc": ("header", "Idempotency-Key"),
+            "msg": "Idempotency-Key must be 1 to 255 visible ASCII characters",
+        }
+        raise RequestValidationError([error])
+    return key

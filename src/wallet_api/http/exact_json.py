@@ -6,11 +6,15 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationError
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 def _refuse_constant(name: str) -> Any:
@@ -41,6 +45,41 @@ def loads_exact(body: bytes) -> Any:
         raise
     except (ValueError, RecursionError) as error:
         raise json.JSONDecodeError(str(error), "", 0) from error
+
+
+async def exact_body(request: Request, model: type[Model]) -> Model:
+    """The JSON body parsed by `loads_exact` and validated as `model`, with the same 422s as a
+    FastAPI body parameter. The hot route reads its body with this: the benchmark showed the
+    per-parameter machinery costing about a third of its throughput."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise RequestValidationError(
+            [{"type": "content_type", "loc": ("body",), "msg": "Content-Type must be JSON"}]
+        )
+    try:
+        data = loads_exact(await request.body())
+    except json.JSONDecodeError as error:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "json_invalid",
+                    "loc": ("body", error.pos),
+                    "msg": "JSON decode error",
+                    "ctx": {"error": error.msg},
+                }
+            ]
+        ) from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        located = [{**item, "loc": ("body", *item["loc"])} for item in error.errors()]
+        raise RequestValidationError(located) from None
+
+
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that reads its body with `exact_body`."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 class ExactJSONRequest(Request):

@@ -9,8 +9,13 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
 
 from wallet_api.http.answers import answer_response, idempotent_request, renderer
-from wallet_api.http.dependencies import IdempotencyKeyHeader, LedgerDep
-from wallet_api.http.exact_json import ExactJSONResponse, ExactJSONRoute
+from wallet_api.http.dependencies import (
+    IDEMPOTENCY_KEY_PARAMETER,
+    LedgerDep,
+    get_ledger,
+    idempotency_key,
+)
+from wallet_api.http.exact_json import ExactJSONResponse, ExactJSONRoute, body_schema, exact_body
 from wallet_api.http.problems import described
 from wallet_api.http.schemas import (
     CreateWalletRequest,
@@ -56,6 +61,7 @@ async def get_wallet(wallet_id: uuid.UUID, ledger: LedgerDep) -> ExactJSONRespon
     response_model=OperationResponse,
     responses=described(400, 404, 409, 413, 422, 503),
     summary="Deposit into or withdraw from a wallet",
+    openapi_extra={**body_schema(OperationRequest), "parameters": [IDEMPOTENCY_KEY_PARAMETER]},
     description=(
         "A DEPOSIT into an unknown wallet creates it in the default currency. A WITHDRAW from "
         "an unknown wallet is 404 `wallet_not_found`; above the balance it is 400 "
@@ -66,14 +72,11 @@ async def get_wallet(wallet_id: uuid.UUID, ledger: LedgerDep) -> ExactJSONRespon
         "still running it may be 409 `idempotency_key_in_progress`."
     ),
 )
-async def post_operation(
-    wallet_id: uuid.UUID,
-    body: OperationRequest,
-    ledger: LedgerDep,
-    request: Request,
-    idempotency_key: IdempotencyKeyHeader = None,
-) -> Response:
-    once = await idempotent_request(request, idempotency_key)
+async def post_operation(wallet_id: uuid.UUID, request: Request) -> Response:
+    # The hot route: body, header and ledger are read by hand (see `exact_body`).
+    body = await exact_body(request, OperationRequest)
+    ledger = get_ledger(request)
+    once = await idempotent_request(request, idempotency_key(request))
     if once is None:
         operation = await ledger.apply(wallet_id, body.operation_type, body.amount)
         return ExactJSONResponse(operation_body(operation))
