@@ -16,12 +16,12 @@ from tests.support import assert_books_balance, balance_of, deposit, ledger_prob
 from wallet_api.ledger.errors import InsufficientFunds, InvalidAmount
 from wallet_api.ledger.operations import Ledger, Operation, OperationType
 from wallet_api.settings import Settings
-from wallet_api.storage.database import Database, create_engine
+from wallet_api.storage.database import Database
 
 
 @pytest.fixture
 async def ledger(database_url: str) -> AsyncIterator[Ledger]:
-    database = Database(create_engine(Settings(db_pool_size=4, db_pool_overflow=0), database_url))
+    database = Database(Settings(db_pool_size=4, db_pool_overflow=0), database_url)
     try:
         yield Ledger(database, default_currency="USD", idempotency_ttl=timedelta(hours=24))
     finally:

@@ -25,7 +25,7 @@ from tests.support import (
 )
 from wallet_api.ledger.operations import Ledger
 from wallet_api.settings import Settings
-from wallet_api.storage.database import Database, create_engine
+from wallet_api.storage.database import Database
 
 HOLD_FIELDS = {"id", "wallet_id", "amount", "status", "captured_amount", "expires_at", "created_at"}
 
@@ -188,7 +188,7 @@ async def test_the_sweep_marks_lapsed_holds_expired_in_the_database(
     await asyncio.sleep(1.2)
     assert await db.fetchval("SELECT status FROM holds WHERE id = $1", hold_id) == "ACTIVE"
 
-    database = Database(create_engine(Settings(), database_url))
+    database = Database(Settings(), database_url)
     ledger = Ledger(database, default_currency="USD", idempotency_ttl=timedelta(hours=24))
     try:
         while await ledger.sweep_lapsed_holds():

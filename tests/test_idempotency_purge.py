@@ -8,7 +8,7 @@ import asyncpg
 
 from wallet_api.ledger.operations import Ledger
 from wallet_api.settings import Settings
-from wallet_api.storage.database import Database, create_engine
+from wallet_api.storage.database import Database
 
 
 async def test_purge_removes_expired_keys_only(db: asyncpg.Connection, database_url: str) -> None:
@@ -22,7 +22,7 @@ async def test_purge_removes_expired_keys_only(db: asyncpg.Connection, database_
         FROM generate_series(1, 10) n
         """
     )
-    database = Database(create_engine(Settings(), database_url))
+    database = Database(Settings(), database_url)
     ledger = Ledger(database, default_currency="USD", idempotency_ttl=timedelta(hours=24))
     try:
         purged = [await ledger.purge_expired_idempotency_keys() for _ in range(4)]

@@ -21,7 +21,7 @@ from wallet_api.http.problems import ledger_problem, problem
 from wallet_api.ledger.errors import LedgerError
 from wallet_api.ledger.operations import Ledger
 from wallet_api.settings import Settings
-from wallet_api.storage.database import Database, create_engine
+from wallet_api.storage.database import Database
 from wallet_api.storage.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = Database(create_engine(settings, database_url))
+        database = Database(settings, database_url)
         ledger = Ledger(
             database,
             default_currency=settings.default_currency,

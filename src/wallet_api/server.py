@@ -12,7 +12,7 @@ import uvicorn
 from wallet_api.ledger.audit import audit
 from wallet_api.settings import Settings, export_database_url
 from wallet_api.storage import migrations
-from wallet_api.storage.database import Database, create_engine
+from wallet_api.storage.database import Database
 from wallet_api.storage.embedded import running_database
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def verify(settings: Settings) -> bool:
 
 
 async def _verify(settings: Settings, url: str) -> bool:
-    database = Database(create_engine(settings, url))
+    database = Database(settings, url)
     try:
         report = await audit(database, on_problem=lambda problem: print(f"PROBLEM {problem}"))
     finally:

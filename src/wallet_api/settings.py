@@ -33,7 +33,12 @@ class Settings(BaseSettings):
     log_level: str = "info"
 
     db_pool_size: int = Field(default=4, ge=1, le=50, description="Connections per worker.")
-    db_pool_overflow: int = Field(default=4, ge=0, le=50)
+    db_pool_overflow: int = Field(
+        default=0,
+        ge=0,
+        le=50,
+        description="Extra connections past the pool; each is opened and closed per use.",
+    )
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     db_statement_timeout_ms: int = Field(default=5000, ge=0)
     db_lock_timeout_ms: int = Field(default=3000, ge=0)

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wallet_api.ledger import amounts, history, holds, transfers
@@ -30,7 +31,7 @@ from wallet_api.storage import holds as hold_store
 from wallet_api.storage import idempotency as idempotency_store
 from wallet_api.storage import migrations
 from wallet_api.storage import wallets as store
-from wallet_api.storage.database import Database
+from wallet_api.storage.database import Database, driver_connection
 from wallet_api.storage.wallets import LockedWallet, OperationRow, WalletRow
 
 
@@ -114,7 +115,7 @@ class Ledger:
         return revision == migrations.head_revision()
 
     async def get_wallet(self, wallet_id: uuid.UUID) -> Wallet:
-        async with self._db.connect() as connection:
+        async with self._db.hot() as connection:
             row = await store.get_wallet(connection, wallet_id)
         if row is None:
             raise WalletNotFound(wallet_id)
@@ -141,7 +142,7 @@ class Ledger:
     async def _apply_one(
         self, wallet_id: uuid.UUID, operation_type: str, amount: Decimal
     ) -> Operation:
-        async with self._db.connect() as connection:
+        async with self._db.hot() as connection:
             return await self._apply(connection, wallet_id, OperationType(operation_type), amount)
 
     async def _apply_batch(self, wallet_id: uuid.UUID, batch: list[Pending[Operation]]) -> None:
@@ -165,7 +166,7 @@ class Ledger:
             return True
         moves = [(pending.operation_type, amount_minor) for pending, amount_minor in valid]
         limit = amounts.max_balance_minor(digits)
-        async with self._db.connect() as connection:
+        async with self._db.hot() as connection:
             rows = await store.apply_batch(connection, wallet_id, currency, moves, limit)
         if rows is None:
             return False
@@ -223,7 +224,8 @@ class Ledger:
             accepted.append((pending, amount_minor))
         if accepted:
             moves = [(pending.operation_type, amount_minor) for pending, amount_minor in accepted]
-            rows = await store.apply_batch(connection, wallet_id, locked.currency, moves, limit)
+            driver = await driver_connection(connection)
+            rows = await store.apply_batch(driver, wallet_id, locked.currency, moves, limit)
             assert rows is not None, "checked under the wallet's lock, the batch must land"
             outcomes += [
                 (pending, operation_from_row(row, locked.currency))
@@ -251,7 +253,8 @@ class Ledger:
         """`apply` under an idempotency key (see `run_once`)."""
 
         async def action(connection: AsyncConnection) -> Operation:
-            return await self._apply(connection, wallet_id, operation_type, amount)
+            driver = await driver_connection(connection)
+            return await self._apply(driver, wallet_id, operation_type, amount)
 
         return await run_once(self._db, request, self._idempotency_ttl, action, render)
 
@@ -352,7 +355,7 @@ class Ledger:
 
     async def _apply(
         self,
-        connection: AsyncConnection,
+        connection: asyncpg.Connection,
         wallet_id: uuid.UUID,
         operation_type: OperationType,
         amount: Decimal,

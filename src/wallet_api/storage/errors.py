@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+import asyncpg
 from sqlalchemy import exc as sa_exc
 
 # Connection lost, server shutting down or starting, too many connections, statement or lock
@@ -21,8 +22,11 @@ def sqlstate(error: sa_exc.DBAPIError) -> str:
 
 
 def is_unavailable(error: BaseException) -> bool:
-    if isinstance(error, sa_exc.TimeoutError | OSError):
+    if isinstance(error, sa_exc.TimeoutError | OSError | asyncpg.InterfaceError):
         return True
+    if isinstance(error, asyncpg.PostgresError):
+        state = str(error.sqlstate or "")
+        return state.startswith("08") or state in _UNAVAILABLE_SQLSTATES
     if isinstance(error, sa_exc.DBAPIError):
         state = sqlstate(error)
         return (
