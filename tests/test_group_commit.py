@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -86,3 +87,30 @@ async def test_keyed_and_unkeyed_requests_on_a_hot_wallet_move_money_once_each(
     assert deposits == 1 + len(keys)
     assert await balance_of(db, wallet_id) == Decimal("100.00") + len(keys) - Decimal("50.00")
     assert_books_balance(database_url)
+
+
+async def test_a_read_shared_with_others_still_sees_every_write_acknowledged_before_it(
+    client: httpx.AsyncClient,
+) -> None:
+    wallet_id = uuid.uuid4()
+    await deposit(client, wallet_id, "0.01")
+    acknowledged = 1
+    stale: list[tuple[int, str]] = []
+
+    async def write_then_read() -> None:
+        nonlocal acknowledged
+        assert (await deposit(client, wallet_id, "0.01")).status_code == 200
+        acknowledged += 1
+        floor = acknowledged
+        read = await client.get(f"/api/v1/wallets/{wallet_id}")
+        balance = json.loads(read.text, parse_float=Decimal)["balance"]
+        if balance * 100 < floor:
+            stale.append((floor, str(balance)))
+
+    async def reader() -> None:
+        for _ in range(20):
+            await client.get(f"/api/v1/wallets/{wallet_id}")
+
+    await asyncio.gather(*(write_then_read() for _ in range(150)), *(reader() for _ in range(20)))
+    assert stale == []
+    assert '"balance":1.51' in (await client.get(f"/api/v1/wallets/{wallet_id}")).text

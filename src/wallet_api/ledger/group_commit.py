@@ -1,8 +1,11 @@
-"""Group commit for hot wallets: operations that arrive while their wallet is busy go together.
+"""Per-wallet queues inside one worker: work that arrives while its wallet is busy goes together.
 
-While a transaction for a wallet is in flight in this worker, further deposits and withdrawals
-for that wallet wait in a queue; when it ends, the whole queue goes into the next transaction.
-The first operation on an idle wallet runs at once, so no timer ever adds latency. Other workers
+While a database round trip for a wallet is in flight in this worker, further requests for that
+wallet wait in a queue; when it ends, the whole queue is served by the next round trip. The
+first request on an idle wallet runs at once, so no timer ever adds latency, and a queued
+request is always served by a round trip that starts after it arrived: it sees every write
+acknowledged before it. Writes use it as group commit (one transaction for the queued deposits
+and withdrawals), reads to share one query among concurrent reads of a balance. Other workers
 and replicas stay correct because the database's row lock still serializes their batches.
 """
 
@@ -12,16 +15,15 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Generic, TypeVar
 
+Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
 @dataclass(slots=True)
-class Pending(Generic[Result]):
-    operation_type: str
-    amount: Decimal
+class Pending(Generic[Item, Result]):
+    item: Item
     future: asyncio.Future[Result] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -30,47 +32,44 @@ class Pending(Generic[Result]):
 @dataclass(slots=True)
 class BatchStats:
     batches: int = 0
-    operations: int = 0
+    requests: int = 0
     largest: int = 0
 
     def record(self, size: int) -> None:
         self.batches += 1
-        self.operations += size
+        self.requests += size
         self.largest = max(self.largest, size)
 
 
-RunOne = Callable[[uuid.UUID, str, Decimal], Awaitable[Result]]
-RunBatch = Callable[[uuid.UUID, list[Pending[Result]]], Awaitable[None]]
+RunOne = Callable[[uuid.UUID, Item], Awaitable[Result]]
+RunBatch = Callable[[uuid.UUID, list[Pending[Item, Result]]], Awaitable[None]]
 
 
-class GroupCommit(Generic[Result]):
-    """Per-wallet queues inside one worker process.
+class WalletQueues(Generic[Item, Result]):
+    """`run_one` serves a request on an idle wallet; `run_batch` serves a queue and settles the
+    future of every pending request in it, with its own result or its own refusal."""
 
-    `run_one` serves an operation on an idle wallet; `run_batch` serves a queue and settles the
-    future of every pending operation in it, with its own result or its own refusal.
-    """
-
-    def __init__(self, run_one: RunOne[Result], run_batch: RunBatch[Result]) -> None:
+    def __init__(self, run_one: RunOne[Item, Result], run_batch: RunBatch[Item, Result]) -> None:
         self._run_one = run_one
         self._run_batch = run_batch
-        self._queues: dict[uuid.UUID, list[Pending[Result]]] = {}
+        self._queues: dict[uuid.UUID, list[Pending[Item, Result]]] = {}
         self._serving: set[asyncio.Task[None]] = set()
         self.stats = BatchStats()
 
-    async def submit(self, wallet_id: uuid.UUID, operation_type: str, amount: Decimal) -> Result:
+    async def submit(self, wallet_id: uuid.UUID, item: Item) -> Result:
         queue = self._queues.get(wallet_id)
         if queue is not None:
-            pending: Pending[Result] = Pending(operation_type, amount)
+            pending: Pending[Item, Result] = Pending(item)
             queue.append(pending)
             return await pending.future
         self._queues[wallet_id] = []
         try:
-            return await self._run_one(wallet_id, operation_type, amount)
+            return await self._run_one(wallet_id, item)
         finally:
             self._next(wallet_id)
 
     def _next(self, wallet_id: uuid.UUID) -> None:
-        """The wallet's transaction ended: start the queued batch, or mark the wallet idle."""
+        """The wallet's round trip ended: serve the queue, or mark the wallet idle."""
         queue = self._queues.get(wallet_id)
         if not queue:
             self._queues.pop(wallet_id, None)
@@ -80,7 +79,7 @@ class GroupCommit(Generic[Result]):
         self._serving.add(task)
         task.add_done_callback(self._serving.discard)
 
-    async def _serve(self, wallet_id: uuid.UUID, batch: list[Pending[Result]]) -> None:
+    async def _serve(self, wallet_id: uuid.UUID, batch: list[Pending[Item, Result]]) -> None:
         self.stats.record(len(batch))
         try:
             await self._run_batch(wallet_id, batch)

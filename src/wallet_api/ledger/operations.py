@@ -23,7 +23,7 @@ from wallet_api.ledger.errors import (
     WalletExists,
     WalletNotFound,
 )
-from wallet_api.ledger.group_commit import GroupCommit, Pending
+from wallet_api.ledger.group_commit import Pending, WalletQueues
 from wallet_api.ledger.holds import Hold, release_lapsed_holds
 from wallet_api.ledger.idempotency import Answer, IdempotentRequest, run_once
 from wallet_api.ledger.transfers import Transfer
@@ -71,6 +71,17 @@ class Operation:
 
 
 @dataclass(frozen=True, slots=True)
+class Move:
+    """A deposit or a withdrawal waiting for its wallet."""
+
+    operation_type: OperationType
+    amount: Decimal
+
+
+QueuedMove = Pending[Move, Operation]
+
+
+@dataclass(frozen=True, slots=True)
 class OperationsPage:
     items: list[Operation]
     next_cursor: str | None
@@ -93,16 +104,17 @@ class Ledger:
     ) -> None:
         minor_units(default_currency)
         self._db = database
-        self._group_commit = (
-            GroupCommit(self._apply_one, self._apply_batch) if group_commit else None
+        self._group_commit: WalletQueues[Move, Operation] | None = (
+            WalletQueues(self._apply_one, self._apply_batch) if group_commit else None
         )
+        self._reads: WalletQueues[None, Wallet] = WalletQueues(self._read_one, self._read_shared)
         self._default_currency = default_currency
         self._idempotency_ttl = idempotency_ttl
         # A wallet's currency never changes, so a remembered one is never stale.
         self._currencies: dict[uuid.UUID, str] = {}
 
     @property
-    def group_commit(self) -> GroupCommit[Operation] | None:
+    def group_commit(self) -> WalletQueues[Move, Operation] | None:
         return self._group_commit
 
     async def is_ready(self) -> bool:
@@ -115,6 +127,22 @@ class Ledger:
         return revision == migrations.head_revision()
 
     async def get_wallet(self, wallet_id: uuid.UUID) -> Wallet:
+        """Concurrent reads of one wallet share one query that starts after they all arrived."""
+        return await self._reads.submit(wallet_id, None)
+
+    async def _read_shared(
+        self, wallet_id: uuid.UUID, waiting: list[Pending[None, Wallet]]
+    ) -> None:
+        try:
+            wallet = await self._read_one(wallet_id, None)
+        except LedgerError as refusal:
+            for pending in waiting:
+                pending.future.set_exception(refusal)
+            return
+        for pending in waiting:
+            pending.future.set_result(wallet)
+
+    async def _read_one(self, wallet_id: uuid.UUID, _: None) -> Wallet:
         async with self._db.hot() as connection:
             row = await store.get_wallet(connection, wallet_id)
         if row is None:
@@ -135,17 +163,16 @@ class Ledger:
         self, wallet_id: uuid.UUID, operation_type: OperationType, amount: Decimal
     ) -> Operation:
         """Deposit (creating the wallet if new) or withdraw; raise when the ledger refuses."""
+        move = Move(operation_type, amount)
         if self._group_commit is None:
-            return await self._apply_one(wallet_id, operation_type, amount)
-        return await self._group_commit.submit(wallet_id, operation_type, amount)
+            return await self._apply_one(wallet_id, move)
+        return await self._group_commit.submit(wallet_id, move)
 
-    async def _apply_one(
-        self, wallet_id: uuid.UUID, operation_type: str, amount: Decimal
-    ) -> Operation:
+    async def _apply_one(self, wallet_id: uuid.UUID, move: Move) -> Operation:
         async with self._db.hot() as connection:
-            return await self._apply(connection, wallet_id, OperationType(operation_type), amount)
+            return await self._apply(connection, wallet_id, move.operation_type, move.amount)
 
-    async def _apply_batch(self, wallet_id: uuid.UUID, batch: list[Pending[Operation]]) -> None:
+    async def _apply_batch(self, wallet_id: uuid.UUID, batch: list[QueuedMove]) -> None:
         """Serve a queue of operations on one wallet: in one statement when all of them may
         land, else checked one by one in arrival order under the wallet's lock."""
         currency = self._currencies.get(wallet_id)
@@ -153,18 +180,18 @@ class Ledger:
             await self._batch_checked(wallet_id, batch)
 
     async def _batch_at_once(
-        self, wallet_id: uuid.UUID, currency: str, batch: list[Pending[Operation]]
+        self, wallet_id: uuid.UUID, currency: str, batch: list[QueuedMove]
     ) -> bool:
         digits = minor_units(currency)
-        valid: list[tuple[Pending[Operation], int]] = []
+        valid: list[tuple[QueuedMove, int]] = []
         for pending in batch:
             try:
-                valid.append((pending, amounts.to_minor_units(pending.amount, digits)))
+                valid.append((pending, amounts.to_minor_units(pending.item.amount, digits)))
             except InvalidAmount as refusal:
                 pending.future.set_exception(refusal)
         if not valid:
             return True
-        moves = [(pending.operation_type, amount_minor) for pending, amount_minor in valid]
+        moves = [(pending.item.operation_type, amount_minor) for pending, amount_minor in valid]
         limit = amounts.max_balance_minor(digits)
         async with self._db.hot() as connection:
             rows = await store.apply_batch(connection, wallet_id, currency, moves, limit)
@@ -174,9 +201,9 @@ class Ledger:
             pending.future.set_result(operation_from_row(row, currency))
         return True
 
-    async def _batch_checked(self, wallet_id: uuid.UUID, batch: list[Pending[Operation]]) -> None:
+    async def _batch_checked(self, wallet_id: uuid.UUID, batch: list[QueuedMove]) -> None:
         waiting = [pending for pending in batch if not pending.future.done()]
-        outcomes: list[tuple[Pending[Operation], Operation | LedgerError]] = []
+        outcomes: list[tuple[QueuedMove, Operation | LedgerError]] = []
         async with self._db.transaction() as connection:
             locked = (await store.lock_wallets(connection, [wallet_id])).get(wallet_id)
             if locked is not None:
@@ -193,8 +220,11 @@ class Ledger:
                 pending.future.set_result(outcome)
 
     async def _checked_under_lock(
-        self, connection: AsyncConnection, locked: LockedWallet, waiting: list[Pending[Operation]]
-    ) -> list[tuple[Pending[Operation], Operation | LedgerError]]:
+        self,
+        connection: AsyncConnection,
+        locked: LockedWallet,
+        waiting: list[QueuedMove],
+    ) -> list[tuple[QueuedMove, Operation | LedgerError]]:
         """Check each operation in arrival order against the locked wallet, then write the
         accepted ones in one statement: a withdrawal that would overdraw fails alone."""
         wallet_id = locked.id
@@ -205,12 +235,12 @@ class Ledger:
         digits = minor_units(locked.currency)
         limit = amounts.max_balance_minor(digits)
         balance, available = locked.balance_minor, locked.available_minor
-        outcomes: list[tuple[Pending[Operation], Operation | LedgerError]] = []
-        accepted: list[tuple[Pending[Operation], int]] = []
+        outcomes: list[tuple[QueuedMove, Operation | LedgerError]] = []
+        accepted: list[tuple[QueuedMove, int]] = []
         for pending in waiting:
             try:
-                amount_minor = amounts.to_minor_units(pending.amount, digits)
-                if pending.operation_type == OperationType.DEPOSIT:
+                amount_minor = amounts.to_minor_units(pending.item.amount, digits)
+                if pending.item.operation_type == OperationType.DEPOSIT:
                     if balance + amount_minor > limit:
                         raise BalanceLimitExceeded(wallet_id)
                     balance, available = balance + amount_minor, available + amount_minor
@@ -223,7 +253,9 @@ class Ledger:
                 continue
             accepted.append((pending, amount_minor))
         if accepted:
-            moves = [(pending.operation_type, amount_minor) for pending, amount_minor in accepted]
+            moves = [
+                (pending.item.operation_type, amount_minor) for pending, amount_minor in accepted
+            ]
             driver = await driver_connection(connection)
             rows = await store.apply_batch(driver, wallet_id, locked.currency, moves, limit)
             assert rows is not None, "checked under the wallet's lock, the batch must land"
@@ -233,10 +265,10 @@ class Ledger:
             ]
         return outcomes
 
-    async def _one_by_one(self, wallet_id: uuid.UUID, waiting: list[Pending[Operation]]) -> None:
+    async def _one_by_one(self, wallet_id: uuid.UUID, waiting: list[QueuedMove]) -> None:
         for pending in waiting:
             try:
-                operation = await self._apply_one(wallet_id, pending.operation_type, pending.amount)
+                operation = await self._apply_one(wallet_id, pending.item)
             except LedgerError as refusal:
                 pending.future.set_exception(refusal)
             else:
