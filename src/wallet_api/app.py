@@ -18,8 +18,10 @@ from wallet_api.http import health, wallets
 from wallet_api.http.body_limit import BodySizeLimit
 from wallet_api.http.exact_json import ExactJSONResponse
 from wallet_api.http.problems import ledger_problem, problem
+from wallet_api.ledger.api_keys import Access, ApiKeys, decide_rate_limit
 from wallet_api.ledger.errors import LedgerError
 from wallet_api.ledger.operations import Ledger
+from wallet_api.ledger.rate_limits import RateLimiter
 from wallet_api.settings import Settings
 from wallet_api.storage.database import Database, create_engine
 from wallet_api.storage.errors import StorageUnavailable
@@ -83,6 +85,14 @@ async def _purge_idempotency_keys(ledger: Ledger, interval_seconds: float) -> No
             log.exception("purging expired idempotency keys failed; trying again later")
 
 
+def _access(settings: Settings, database: Database) -> Access:
+    """The access check; an undecided WALLET_AUTH (no `serve` before this) means required."""
+    per_second = decide_rate_limit(settings.rate_limit_per_second, settings.host)
+    limiter = RateLimiter(per_second, settings.rate_limit_burst) if per_second > 0 else None
+    required = settings.auth != "disabled"
+    return Access(ApiKeys(database), required=required, limiter=limiter)
+
+
 def create_app(settings: Settings) -> FastAPI:
     if settings.database_url is None:
         raise ValueError("create_app needs settings.database_url; `wallet-api serve` provides it")
@@ -97,6 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
             idempotency_ttl=timedelta(hours=settings.idempotency_key_ttl_hours),
         )
         app.state.ledger = ledger
+        app.state.access = _access(settings, database)
         purge = asyncio.create_task(
             _purge_idempotency_keys(ledger, settings.idempotency_purge_interval_seconds)
         )

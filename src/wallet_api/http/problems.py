@@ -17,6 +17,9 @@ from wallet_api.ledger.errors import (
     InvalidAmount,
     InvalidCursor,
     LedgerError,
+    MissingScope,
+    RateLimited,
+    Unauthenticated,
     UnknownCurrency,
     WalletExists,
     WalletNotFound,
@@ -33,6 +36,9 @@ LEDGER_ERRORS: dict[type[LedgerError], tuple[int, str]] = {
     BalanceLimitExceeded: (400, "balance_limit_exceeded"),
     IdempotencyKeyReused: (409, "idempotency_key_reused"),
     IdempotencyKeyInProgress: (409, "idempotency_key_in_progress"),
+    Unauthenticated: (401, "unauthorized"),
+    MissingScope: (403, "forbidden"),
+    RateLimited: (429, "rate_limited"),
 }
 
 
@@ -79,7 +85,17 @@ def problem(
 
 def ledger_problem(error: LedgerError) -> ProblemResponse:
     status, code = LEDGER_ERRORS[type(error)]
-    return problem(status, code, error.detail)
+    return problem(status, code, error.detail, headers=_headers(error))
+
+
+def _headers(error: LedgerError) -> dict[str, str] | None:
+    if isinstance(error, Unauthenticated):
+        # RFC 6750: a plain challenge when no key came, invalid_token when a bad one did.
+        challenge = 'Bearer error="invalid_token"' if error.presented else "Bearer"
+        return {"WWW-Authenticate": challenge}
+    if isinstance(error, RateLimited):
+        return {"Retry-After": str(error.retry_after_seconds)}
+    return None
 
 
 def described(*statuses: int) -> dict[int | str, dict[str, Any]]:

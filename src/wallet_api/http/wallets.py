@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
 
+from wallet_api.http.auth import ACCESS_STATUSES, ReadAccess, WriteAccess
 from wallet_api.http.dependencies import IdempotencyKeyHeader, LedgerDep
 from wallet_api.http.exact_json import ExactJSONResponse, ExactJSONRoute, dumps_exact
 from wallet_api.http.problems import described, ledger_problem
@@ -35,7 +36,8 @@ REPLAYED_HEADER = "Idempotent-Replayed"
     "",
     status_code=201,
     response_model=WalletResponse,
-    responses=described(409, 413, 422, 503),
+    dependencies=[WriteAccess],
+    responses=described(409, 413, 422, 503, *ACCESS_STATUSES),
     summary="Create a wallet in a currency",
 )
 async def create_wallet(request: CreateWalletRequest, ledger: LedgerDep) -> ExactJSONResponse:
@@ -46,7 +48,8 @@ async def create_wallet(request: CreateWalletRequest, ledger: LedgerDep) -> Exac
 @router.get(
     "/{wallet_id}",
     response_model=WalletResponse,
-    responses=described(404, 422, 503),
+    dependencies=[ReadAccess],
+    responses=described(404, 422, 503, *ACCESS_STATUSES),
     summary="Read a wallet's balance",
 )
 async def get_wallet(wallet_id: uuid.UUID, ledger: LedgerDep) -> ExactJSONResponse:
@@ -57,7 +60,8 @@ async def get_wallet(wallet_id: uuid.UUID, ledger: LedgerDep) -> ExactJSONRespon
 @router.post(
     "/{wallet_id}/operation",
     response_model=OperationResponse,
-    responses=described(400, 404, 409, 413, 422, 503),
+    dependencies=[WriteAccess],
+    responses=described(400, 404, 409, 413, 422, 503, *ACCESS_STATUSES),
     summary="Deposit into or withdraw from a wallet",
     description=(
         "A DEPOSIT into an unknown wallet creates it in the default currency. A WITHDRAW from "
@@ -91,7 +95,8 @@ async def post_operation(
 @router.get(
     "/{wallet_id}/operations",
     response_model=OperationsPageResponse,
-    responses=described(404, 422, 503),
+    dependencies=[ReadAccess],
+    responses=described(404, 422, 503, *ACCESS_STATUSES),
     summary="A wallet's operations, newest first",
     description="Keyset pagination: pass `next_cursor` back as `cursor` until it is null.",
 )
