@@ -18,6 +18,7 @@ from wallet_api.http import health, wallets
 from wallet_api.http.body_limit import BodySizeLimit
 from wallet_api.http.exact_json import ExactJSONResponse
 from wallet_api.http.problems import ledger_problem, problem
+from wallet_api.http.security_headers import SecurityHeaders
 from wallet_api.ledger.api_keys import Access, ApiKeys, decide_rate_limit
 from wallet_api.ledger.errors import LedgerError
 from wallet_api.ledger.operations import Ledger
@@ -132,6 +133,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(StorageUnavailable, _storage_unavailable)
     app.add_exception_handler(Exception, _internal_error)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)  # the outermost: on the 413s of the limit too
     return app
 
 

@@ -70,7 +70,7 @@ def _serve(settings: Settings, *, migrate: bool) -> None:
             port=settings.port,
             workers=settings.workers,
             loop="uvloop",
-            http="httptools",
+            http="wallet_api.http.head_limit:BoundedHttpToolsProtocol",
             log_level=settings.log_level,
             server_header=False,
             timeout_graceful_shutdown=30,
