@@ -221,3 +221,20 @@ async def test_uppercase_and_braced_uuids_address_the_same_wallet(
     response = await client.get(f"/api/v1/wallets/{str(wallet_id).upper()}")
     assert response.status_code == 200
     assert response.json()["id"] == str(wallet_id)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["operation_typ=DEPOSIT", "limit=5&limt=5", "=x", "cursor=&debug=1"],
+)
+async def test_unknown_query_parameters_return_422_and_are_named(
+    client: httpx.AsyncClient, query: str
+) -> None:
+    wallet_id = uuid.uuid4()
+    assert (await deposit(client, wallet_id, 5)).status_code == 200
+    for response in (
+        await client.get(f"/api/v1/wallets/{wallet_id}/operations?{query}"),
+        await client.get(f"/api/v1/wallets/{wallet_id}?{query}"),
+    ):
+        assert_problem(response, 422, "validation_error")
+        assert response.json()["errors"][-1]["loc"][0] == "query"

@@ -17,7 +17,11 @@ from wallet_api import __version__
 from wallet_api.http import health, wallets
 from wallet_api.http.body_limit import BodySizeLimit
 from wallet_api.http.exact_json import ExactJSONResponse
-from wallet_api.http.problems import ledger_problem, problem
+from wallet_api.http.problems import (
+    file_problems_under_their_media_type,
+    ledger_problem,
+    problem,
+)
 from wallet_api.http.security_headers import SecurityHeaders
 from wallet_api.ledger.api_keys import Access, ApiKeys, decide_rate_limit
 from wallet_api.ledger.errors import LedgerError
@@ -127,6 +131,13 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.include_router(wallets.router)
     app.include_router(health.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = file_problems_under_their_media_type(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_exception_handler(LedgerError, _ledger_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from fastapi import Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 
@@ -75,7 +76,8 @@ def dumps_exact(content: object) -> bytes:
     return orjson.dumps(content, default=_exact_number)
 
 
-class ExactJSONResponse(Response):
+# A JSONResponse, so that the OpenAPI document shows each route's response_model.
+class ExactJSONResponse(JSONResponse):
     media_type = "application/json"
 
     def render(self, content: object) -> bytes:

@@ -57,8 +57,11 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = None
 
 
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
 class ProblemResponse(Response):
-    media_type = "application/problem+json"
+    media_type = PROBLEM_MEDIA_TYPE
 
     def render(self, content: object) -> bytes:
         return dumps_exact(content)
@@ -104,3 +107,15 @@ def described(*statuses: int) -> dict[int | str, dict[str, Any]]:
         status: {"model": Problem, "content": {"application/problem+json": {}}}
         for status in statuses
     }
+
+
+def file_problems_under_their_media_type(document: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI puts the `model` of `described` under the route's own media type,
+    application/json; move it to application/problem+json, the type problems are sent as."""
+    for path in document["paths"].values():
+        for operation in path.values():
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                if PROBLEM_MEDIA_TYPE in content and "application/json" in content:
+                    content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+    return document

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
 
 from wallet_api.ledger import amounts
+from wallet_api.ledger.currencies import MINOR_UNITS
 from wallet_api.ledger.operations import Operation, OperationsPage, OperationType, Wallet
 
 AmountIn = Annotated[
@@ -41,8 +42,18 @@ AmountOut = Annotated[
     ),
 ]
 
+# The document lists the codes the ledger knows, so a code it refuses is invalid by the schema too.
 CurrencyCode = Annotated[
-    str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code", examples=["EUR"])
+    str,
+    Field(pattern=r"^[A-Z]{3}$"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": sorted(MINOR_UNITS),
+            "description": "ISO 4217 code",
+            "examples": ["EUR"],
+        }
+    ),
 ]
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
 
 from wallet_api.http.auth import ACCESS_STATUSES, ReadAccess, WriteAccess
-from wallet_api.http.dependencies import IdempotencyKeyHeader, LedgerDep
+from wallet_api.http.dependencies import IdempotencyKeyHeader, LedgerDep, StrictQuery
 from wallet_api.http.exact_json import ExactJSONResponse, ExactJSONRoute, dumps_exact
 from wallet_api.http.problems import described, ledger_problem
 from wallet_api.http.schemas import (
@@ -27,7 +27,12 @@ from wallet_api.ledger.history import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, HistoryQ
 from wallet_api.ledger.idempotency import Answer, IdempotentRequest, fingerprint
 from wallet_api.ledger.operations import Operation, OperationType
 
-router = APIRouter(prefix="/api/v1/wallets", tags=["wallets"], route_class=ExactJSONRoute)
+router = APIRouter(
+    prefix="/api/v1/wallets",
+    tags=["wallets"],
+    route_class=ExactJSONRoute,
+    dependencies=[StrictQuery],
+)
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 
