@@ -121,7 +121,17 @@ async def test_every_api_route_with_a_key_without_its_scope_is_403(
 
 @pytest.mark.parametrize(
     "authorization",
-    ["", "Bearer", "Basic dXNlcjpwYXNz", "Token wk_abc", "bearer", "Bearer a b"],
+    [
+        "",
+        "Bearer",
+        "Basic dXNlcjpwYXNz",
+        "Token wk_abc",
+        "bearer",
+        "Bearer a b",
+        "Bearer ' OR '1'='1",
+        "Bearer wk_'; DROP TABLE api_keys; --",
+        "Bearer " + "k" * 5000,
+    ],
 )
 async def test_malformed_authorization_headers_are_401(
     secured_service: tuple[str, Path], authorization: str

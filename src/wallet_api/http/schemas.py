@@ -7,7 +7,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from wallet_api.ledger import amounts
 from wallet_api.ledger.currencies import MINOR_UNITS
@@ -57,16 +65,27 @@ CurrencyCode = Annotated[
 ]
 
 
-class OperationRequest(BaseModel):
+class RequestBody(BaseModel):
+    """A JSON object with the model's fields and no others."""
+
     model_config = ConfigDict(extra="forbid")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _is_an_object(cls, value: object) -> object:
+        # FastAPI validates bodies with from_attributes: without this, a JSON number (a Decimal)
+        # would pass as an object whose fields all took their defaults.
+        if not isinstance(value, dict):
+            raise PydanticCustomError("dict_type", "Input should be a JSON object")
+        return value
+
+
+class OperationRequest(RequestBody):
     operation_type: OperationType
     amount: AmountIn
 
 
-class CreateWalletRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CreateWalletRequest(RequestBody):
     id: uuid.UUID | None = Field(default=None, description="Generated when absent.")
     currency: CurrencyCode | None = Field(default=None, description="Default from the settings.")
 
