@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 # Extra arguments for `wallet-api bench`, e.g. make bench BENCH_ARGS='--duration 5 --scenarios hot'
 BENCH_ARGS ?=
 
-.PHONY: install run test lint format clean bench bench-scale bench-tools
+.PHONY: install run test fuzz lint format clean bench bench-scale bench-tools
 
 install: $(STAMP)
 
@@ -37,6 +37,11 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The schemathesis fuzzing of tests/test_fuzz.py with many more examples than `make test` runs.
+FUZZ_EXAMPLES ?= 1000
+fuzz: install
+	WALLET_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q tests/test_fuzz.py
 
 lint: install
 	$(BIN)/ruff check .

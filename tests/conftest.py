@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
 
-from tests.support import plain_dsn, running_service, scratch_database, service_environment
+from tests.support import (
+    create_key,
+    plain_dsn,
+    running_service,
+    scratch_database,
+    service_environment,
+)
 from wallet_api.storage import migrations
 from wallet_api.storage.embedded import embedded_database
 
@@ -56,3 +64,40 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
         yield connection
     finally:
         await connection.close()
+
+
+@pytest.fixture(scope="session")
+def secured_database_url(admin_url: str) -> Iterator[str]:
+    """A database of its own for the service that requires keys, so that the keys created on it
+    never turn auth on for `service_url`, which runs without keys on loopback."""
+    with scratch_database(admin_url) as url:
+        migrations.upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def secured_service(
+    secured_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path]]:
+    """The service with WALLET_AUTH=required, and the path of its log."""
+    env = service_environment(
+        DATABASE_URL=secured_database_url, WALLET_WORKERS="1", WALLET_AUTH="required"
+    )
+    log = tmp_path_factory.mktemp("secured") / "service.log"
+    with running_service(env, log, ("--no-migrate",)) as (base_url, _):
+        yield base_url, log
+
+
+@pytest.fixture(scope="session")
+def full_key(secured_database_url: str) -> str:
+    """A key with wallets:read and wallets:write on the secured service's database."""
+    return asyncio.run(create_key(secured_database_url, "wallets:read", "wallets:write"))
+
+
+@pytest.fixture
+async def secured_client(
+    secured_service: tuple[str, Path], full_key: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    headers = {"Authorization": f"Bearer {full_key}"}
+    async with httpx.AsyncClient(base_url=secured_service[0], timeout=60, headers=headers) as http:
+        yield http

@@ -5,18 +5,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
+
+from wallet_api.ledger.api_keys import ApiKeys, Scope
+from wallet_api.settings import Settings
+from wallet_api.storage.database import Database
 
 
 def plain_dsn(url: str) -> str:
@@ -190,3 +196,20 @@ async def wallet_json(client: httpx.AsyncClient, wallet_id: uuid.UUID) -> dict[s
     response = await client.get(f"/api/v1/wallets/{wallet_id}")
     assert response.status_code == 200
     return response.json()
+
+
+async def create_key(
+    database_url: str, *scopes: str, name: str = "test", expires_in: timedelta | None = None
+) -> str:
+    """A new API key on the database, made as `wallet-api keys create` makes it."""
+    database = Database(Settings(_env_file=None), database_url)
+    try:
+        _, key = await ApiKeys(database).create(name, [Scope(s) for s in scopes], expires_in)
+    finally:
+        await database.dispose()
+    return key
+
+
+def log_lines(log: Path) -> list[str]:
+    """The service's log lines (timestamped), without the warnings Python prints to stderr."""
+    return [line for line in log.read_text().splitlines() if re.match(r"\d{4}-\d\d-\d\d ", line)]

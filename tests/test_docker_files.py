@@ -13,6 +13,7 @@ import pytest
 import yaml
 from pydantic import AliasChoices
 
+from wallet_api.ledger.api_keys import decide_auth, is_loopback
 from wallet_api.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -252,3 +253,19 @@ def test_service_port_is_the_same_in_settings_dockerfile_compose_and_makefile() 
     ports += re.findall(r"http://(?:127\.0\.0\.1|localhost|0\.0\.0\.0):(\d+)", text)
     # A Makefile that names no port serves on the settings default.
     assert set(ports) <= {str(SERVICE_PORT)}
+
+
+def test_api_serves_on_all_interfaces_so_requests_need_a_key() -> None:
+    command = json.loads(arguments(service_stage()[1], "CMD")[-1])
+    host = command[command.index("--host") + 1]
+    assert not is_loopback(host)
+    auth = environment("api").get("WALLET_AUTH")
+    assert decide_auth(auth, host, keys_exist=lambda: False).required
+
+
+def test_api_takes_its_bootstrap_key_from_the_environment_unset_by_default() -> None:
+    raw = service("api")["environment"]["WALLET_BOOTSTRAP_API_KEY"]
+    assert _COMPOSE_VARIABLE.fullmatch(raw), "a key written into the compose file is no secret"
+    assert environment("api")["WALLET_BOOTSTRAP_API_KEY"] == ""
+    assert env_example()["WALLET_BOOTSTRAP_API_KEY"] == ""
+    assert Settings(_env_file=None, bootstrap_api_key="").bootstrap_api_key is None

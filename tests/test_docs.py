@@ -39,3 +39,39 @@ async def test_openapi_shows_amounts_as_numbers(client: httpx.AsyncClient) -> No
     assert body["additionalProperties"] is False
     assert body["required"] == ["operation_type", "amount"]
     assert "Idempotency-Key" in {parameter["name"] for parameter in operation["parameters"]}
+
+
+async def test_openapi_shows_the_model_of_each_success_response(
+    client: httpx.AsyncClient,
+) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    expected = {
+        ("/api/v1/wallets", "post", "201"): "WalletResponse",
+        ("/api/v1/wallets/{wallet_id}", "get", "200"): "WalletResponse",
+        ("/api/v1/wallets/{wallet_id}/operations", "get", "200"): "OperationsPageResponse",
+    }
+    for (path, method, status), model in expected.items():
+        schema = paths[path][method]["responses"][status]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": f"#/components/schemas/{model}"}, (path, method)
+
+
+async def test_openapi_files_problems_under_the_media_type_they_are_sent_as(
+    client: httpx.AsyncClient,
+) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    for path, methods in paths.items():
+        for method, operation in methods.items():
+            for status, response in operation["responses"].items():
+                if int(status) < 400:
+                    continue
+                assert set(response["content"]) == {"application/problem+json"}, (path, method)
+                schema = response["content"]["application/problem+json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/Problem"}
+
+
+async def test_openapi_lists_the_currencies_the_ledger_knows(client: httpx.AsyncClient) -> None:
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    currency = schemas["CreateWalletRequest"]["properties"]["currency"]
+    codes = next(option for option in currency["anyOf"] if option.get("enum"))["enum"]
+    assert {"EUR", "JPY", "KWD", "USD"} <= set(codes)
+    assert "AAA" not in codes

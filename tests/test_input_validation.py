@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from urllib.parse import quote
 
 import asyncpg
 import httpx
@@ -168,10 +170,22 @@ async def test_ten_megabyte_body_is_refused_with_413_before_it_is_sent(service_u
     )
     writer.write(head.encode())  # not one byte of the body: unread bytes would reset the socket
     await writer.drain()
-    response = await asyncio.wait_for(reader.read(), timeout=10)  # until the server closes
+    response = await read_answer(reader)
     writer.close()
     assert response.startswith(b"HTTP/1.1 413 "), response
     assert b'"code":"payload_too_large"' in response
+
+
+async def read_answer(reader: asyncio.StreamReader) -> bytes:
+    """The head and the body of an answer, which may arrive in separate reads."""
+    response = b""
+    with contextlib.suppress(ConnectionResetError):
+        while not response.partition(b"\r\n\r\n")[2].endswith(b"}"):
+            chunk = await asyncio.wait_for(reader.read(65536), timeout=10)
+            if not chunk:
+                break
+            response += chunk
+    return response
 
 
 @pytest.mark.parametrize(
@@ -208,3 +222,83 @@ async def test_uppercase_and_braced_uuids_address_the_same_wallet(
     response = await client.get(f"/api/v1/wallets/{str(wallet_id).upper()}")
     assert response.status_code == 200
     assert response.json()["id"] == str(wallet_id)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["operation_typ=DEPOSIT", "limit=5&limt=5", "=x", "cursor=&debug=1"],
+)
+async def test_unknown_query_parameters_return_422_and_are_named(
+    client: httpx.AsyncClient, query: str
+) -> None:
+    wallet_id = uuid.uuid4()
+    assert (await deposit(client, wallet_id, 5)).status_code == 200
+    for response in (
+        await client.get(f"/api/v1/wallets/{wallet_id}/operations?{query}"),
+        await client.get(f"/api/v1/wallets/{wallet_id}?{query}"),
+    ):
+        assert_problem(response, 422, "validation_error")
+        assert response.json()["errors"][-1]["loc"][0] == "query"
+
+
+SQL_LOOKING = [
+    "' OR '1'='1",
+    "'; DROP TABLE wallets; --",
+    "1; SELECT pg_sleep(5); --",
+    "USD'); DELETE FROM operations; --",
+    "$1",
+    "%' OR 1=1 --",
+    "\u0000",
+]
+
+
+@pytest.mark.parametrize("sql", SQL_LOOKING)
+async def test_sql_looking_strings_in_every_field_and_parameter_are_refused_quickly(
+    client: httpx.AsyncClient, db: asyncpg.Connection, sql: str
+) -> None:
+    wallet_id = uuid.uuid4()
+    assert (await deposit(client, wallet_id, 5)).status_code == 200
+    operations_before = await db.fetchval("SELECT count(*) FROM operations")
+    history = f"/api/v1/wallets/{wallet_id}/operations"
+    requests = [
+        client.post("/api/v1/wallets", json={"id": sql}),
+        client.post("/api/v1/wallets", json={"currency": sql}),
+        client.post(operation_url(wallet_id), json={"operation_type": sql, "amount": 1}),
+        client.post(operation_url(wallet_id), json={"operation_type": "WITHDRAW", "amount": sql}),
+        client.get(history, params={"cursor": sql}),
+        client.get(history, params={"operation_type": sql}),
+        client.get(history, params={"created_after": sql}),
+        client.get(history, params={"created_before": sql}),
+        client.get(history, params={"limit": sql}),
+        client.get(f"/api/v1/wallets/{quote(sql, safe='')}"),
+    ]
+    started = asyncio.get_running_loop().time()
+    for response in await asyncio.gather(*requests):
+        assert_problem(response, 422, "validation_error")
+    assert asyncio.get_running_loop().time() - started < 4
+    assert await db.fetchval("SELECT count(*) FROM operations") >= operations_before
+    assert await balance_of(db, wallet_id) == 5
+
+
+async def test_sql_looking_idempotency_key_is_just_a_key(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    wallet_id = uuid.uuid4()
+    headers = {"Idempotency-Key": f"';DROP/**/TABLE/**/idempotency_keys;--{uuid.uuid4()}"}
+    body = {"operation_type": "DEPOSIT", "amount": 5}
+    first = await client.post(operation_url(wallet_id), json=body, headers=headers)
+    again = await client.post(operation_url(wallet_id), json=body, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.headers["idempotent-replayed"] == "true"
+    assert await balance_of(db, wallet_id) == 5
+    assert await db.fetchval("SELECT count(*) FROM idempotency_keys") >= 1
+
+
+@pytest.mark.parametrize("body", [b"0.5", b"-2.6e-32", b"5", b'"x"', b"null", b"[]", b"true"])
+async def test_a_wallet_body_that_is_not_an_object_returns_422_and_creates_nothing(
+    client: httpx.AsyncClient, db: asyncpg.Connection, body: bytes
+) -> None:
+    wallets_before = await db.fetchval("SELECT count(*) FROM wallets")
+    response = await client.post("/api/v1/wallets", content=body, headers=JSON)
+    assert_problem(response, 422, "validation_error")
+    assert await db.fetchval("SELECT count(*) FROM wallets") == wallets_before

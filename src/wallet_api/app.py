@@ -17,9 +17,16 @@ from wallet_api import __version__
 from wallet_api.http import health, holds, transfers, wallets
 from wallet_api.http.body_limit import BodySizeLimit
 from wallet_api.http.exact_json import ExactJSONResponse
-from wallet_api.http.problems import ledger_problem, problem
+from wallet_api.http.problems import (
+    file_problems_under_their_media_type,
+    ledger_problem,
+    problem,
+)
+from wallet_api.http.security_headers import SecurityHeaders
+from wallet_api.ledger.api_keys import Access, ApiKeys, decide_rate_limit
 from wallet_api.ledger.errors import LedgerError
 from wallet_api.ledger.operations import Ledger
+from wallet_api.ledger.rate_limits import RateLimiter
 from wallet_api.settings import Settings
 from wallet_api.storage.database import Database
 from wallet_api.storage.errors import StorageUnavailable
@@ -84,6 +91,14 @@ async def _every(interval_seconds: float, chore: Callable[[], Awaitable[int]]) -
             log.exception("%s failed; trying again later", chore.__name__)
 
 
+def _access(settings: Settings, database: Database) -> Access:
+    """The access check; an undecided WALLET_AUTH (no `serve` before this) means required."""
+    per_second = decide_rate_limit(settings.rate_limit_per_second, settings.host)
+    limiter = RateLimiter(per_second, settings.rate_limit_burst) if per_second > 0 else None
+    required = settings.auth != "disabled"
+    return Access(ApiKeys(database), required=required, limiter=limiter)
+
+
 def create_app(settings: Settings) -> FastAPI:
     if settings.database_url is None:
         raise ValueError("create_app needs settings.database_url; `wallet-api serve` provides it")
@@ -99,6 +114,7 @@ def create_app(settings: Settings) -> FastAPI:
             group_commit=settings.group_commit,
         )
         app.state.ledger = ledger
+        app.state.access = _access(settings, database)
         chores = [
             asyncio.create_task(
                 _every(
@@ -128,12 +144,20 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(transfers.router)
     app.include_router(holds.router)
     app.include_router(health.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = file_problems_under_their_media_type(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_exception_handler(LedgerError, _ledger_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(StorageUnavailable, _storage_unavailable)
     app.add_exception_handler(Exception, _internal_error)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)  # the outermost: on the 413s of the limit too
     return app
 
 

@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from datetime import timedelta
 from types import FrameType
+from typing import TypeVar
 
 import uvicorn
 
+from wallet_api.ledger.api_keys import (
+    ApiKey,
+    ApiKeys,
+    AuthDecision,
+    Scope,
+    decide_auth,
+    decide_rate_limit,
+)
 from wallet_api.ledger.audit import audit
-from wallet_api.settings import Settings, export_database_url
+from wallet_api.settings import Settings, export_access, export_database_url
 from wallet_api.storage import migrations
 from wallet_api.storage.database import Database
 from wallet_api.storage.embedded import running_database
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class Stopped(Exception):
@@ -38,10 +52,17 @@ def serve(settings: Settings, *, migrate: bool = True) -> None:
 
 
 def _serve(settings: Settings, *, migrate: bool) -> None:
-    with running_database(settings.database_url, settings.data_dir) as url:
+    with (
+        _logs_held_back() as release,
+        running_database(settings.database_url, settings.data_dir) as url,
+    ):
         if migrate:
             migrations.upgrade(url)
+        decision = asyncio.run(_decide_access(settings, url))
+        release(first=decision)
         export_database_url(url)
+        per_second = decide_rate_limit(settings.rate_limit_per_second, settings.host)
+        export_access("required" if decision.required else "disabled", per_second)
         uvicorn.run(
             "wallet_api.app:create_app_from_environment",
             factory=True,
@@ -49,11 +70,73 @@ def _serve(settings: Settings, *, migrate: bool) -> None:
             port=settings.port,
             workers=settings.workers,
             loop="uvloop",
-            http="httptools",
+            http="wallet_api.http.head_limit:BoundedHttpToolsProtocol",
             log_level=settings.log_level,
             server_header=False,
             timeout_graceful_shutdown=30,
         )
+
+
+class _HeldRecords(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def _logs_held_back() -> Iterator[Callable[..., None]]:
+    """Hold the start's log lines (the database's are many) until `release(first=decision)`,
+    so that whether the API needs a key is the first line an operator reads."""
+    root = logging.getLogger()
+    held = _HeldRecords()
+    outputs, root.handlers = root.handlers, [held]
+    released = False
+
+    def release(first: AuthDecision | None = None) -> None:
+        nonlocal released
+        if released:
+            return
+        released = True
+        root.handlers = outputs
+        if first is not None:
+            log.log(logging.WARNING if first.warn else logging.INFO, "%s", first.message)
+        for record in held.records:
+            root.handle(record)
+
+    try:
+        yield release
+    finally:
+        release()
+
+
+async def _decide_access(settings: Settings, url: str) -> AuthDecision:
+    """Store the bootstrap key if one is set, then decide whether requests need a key."""
+    database = Database(settings, url)
+    keys = ApiKeys(database)
+    try:
+        if settings.bootstrap_api_key is not None:
+            await _install_bootstrap_key(keys, settings.bootstrap_api_key.get_secret_value())
+        keys_exist = await keys.any_exist()
+    finally:
+        await database.dispose()
+    return decide_auth(settings.auth, settings.host, lambda: keys_exist)
+
+
+BOOTSTRAP_KEY_NAME = "bootstrap"
+
+
+async def _install_bootstrap_key(keys: ApiKeys, key: str) -> None:
+    try:
+        added = await keys.install(
+            key, BOOTSTRAP_KEY_NAME, [Scope.WALLETS_READ, Scope.WALLETS_WRITE]
+        )
+    except ValueError as error:
+        raise SystemExit(f"WALLET_BOOTSTRAP_API_KEY is not usable: {error}") from None
+    if added:
+        log.info("bootstrap API key from WALLET_BOOTSTRAP_API_KEY stored")
 
 
 def migrate(settings: Settings) -> None:
@@ -80,3 +163,32 @@ async def _verify(settings: Settings, url: str) -> bool:
         f"checked, {len(report.problems)} problems found: {verdict}"
     )
     return report.books_balance
+
+
+def create_key(
+    settings: Settings, name: str, scopes: Iterable[Scope], expires_in: timedelta | None
+) -> tuple[ApiKey, str]:
+    """A new API key (migrating first, as `serve` does): its record and the key itself."""
+    return _with_keys(settings, lambda keys: keys.create(name, scopes, expires_in))
+
+
+def list_keys(settings: Settings) -> list[ApiKey]:
+    return _with_keys(settings, lambda keys: keys.all())
+
+
+def revoke_key(settings: Settings, key_id: int) -> ApiKey:
+    return _with_keys(settings, lambda keys: keys.revoke(key_id))
+
+
+def _with_keys(settings: Settings, use: Callable[[ApiKeys], Awaitable[T]]) -> T:
+    with running_database(settings.database_url, settings.data_dir) as url:
+        migrations.upgrade(url)
+        return asyncio.run(_use_keys(settings, url, use))
+
+
+async def _use_keys(settings: Settings, url: str, use: Callable[[ApiKeys], Awaitable[T]]) -> T:
+    database = Database(settings, url)
+    try:
+        return await use(ApiKeys(database))
+    finally:
+        await database.dispose()

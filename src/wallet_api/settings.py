@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DATABASE_URL_ENV = "DATABASE_URL"
+AUTH_ENV = "WALLET_AUTH"
+RATE_LIMIT_ENV = "WALLET_RATE_LIMIT_PER_SECOND"
+
+AuthMode = Literal["required", "disabled"]
 
 
 class Settings(BaseSettings):
@@ -57,6 +62,31 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="How often lapsed holds are marked EXPIRED in the database."
     )
 
+    auth: AuthMode | None = Field(
+        default=None,
+        description=(
+            "required or disabled. Unset: required, except on a loopback address while no API "
+            "key exists. `serve` decides once at start and hands the answer to its workers."
+        ),
+    )
+    bootstrap_api_key: SecretStr | None = Field(
+        default=None,
+        description="An API key (32+ characters) stored at start with wallets:read and write.",
+    )
+    rate_limit_per_second: float | None = Field(
+        default=None,
+        ge=0,
+        description="Requests per second per API key in each worker; 0: none. Unset: none on "
+        "a loopback address, 100 elsewhere.",
+    )
+    rate_limit_burst: int = Field(default=200, ge=1, description="Requests a key may send at once.")
+
+    @field_validator("bootstrap_api_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker compose passes an unset variable as an empty string.
+        return None if value == "" else value
+
 
 def export_database_url(url: str) -> None:
     """Hand the database URL to worker processes, which read their settings from the environment."""
@@ -69,3 +99,9 @@ def child_environment(**values: str) -> dict[str, str]:
     DATABASE_URL among `values` is the only database the child can pick."""
     inherited = {k: v for k, v in os.environ.items() if k != "WALLET_DATABASE_URL"}
     return {**inherited, **values}
+
+
+def export_access(auth: AuthMode, rate_limit_per_second: float) -> None:
+    """Hand the access decisions `serve` made at start to the workers, so that all agree."""
+    os.environ[AUTH_ENV] = auth
+    os.environ[RATE_LIMIT_ENV] = repr(rate_limit_per_second)

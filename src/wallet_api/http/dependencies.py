@@ -6,6 +6,7 @@ import re
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 
 from wallet_api.ledger.idempotency import IDEMPOTENCY_KEY_PATTERN
@@ -59,3 +60,26 @@ def idempotency_key(request: Request) -> str | None:
         }
         raise RequestValidationError([error])
     return key
+
+
+def refuse_unknown_query_parameters(request: Request) -> None:
+    """A misspelt filter (`?operation_typ=DEPOSIT`) is a 422, not a silently wider answer."""
+    known = _query_parameter_names(request.scope["route"].dependant)
+    unknown = [name for name in request.query_params if name not in known]
+    if unknown:
+        raise RequestValidationError(
+            [
+                {"type": "extra_forbidden", "loc": ("query", name), "msg": "Unknown parameter"}
+                for name in dict.fromkeys(unknown)
+            ]
+        )
+
+
+def _query_parameter_names(dependant: Dependant) -> set[str]:
+    names = {field.alias for field in dependant.query_params}
+    for dependency in dependant.dependencies:
+        names |= _query_parameter_names(dependency)
+    return names
+
+
+StrictQuery = Depends(refuse_unknown_query_parameters)

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import orjson
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
@@ -114,7 +115,8 @@ def dumps_exact(content: object) -> bytes:
     return orjson.dumps(content, default=_exact_number)
 
 
-class ExactJSONResponse(Response):
+# A JSONResponse, so that the OpenAPI document shows each route's response_model.
+class ExactJSONResponse(JSONResponse):
     media_type = "application/json"
 
     def render(self, content: object) -> bytes:

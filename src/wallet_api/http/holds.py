@@ -7,12 +7,18 @@ import uuid
 from fastapi import APIRouter, Request, Response
 
 from wallet_api.http.answers import answer_response, idempotent_request, renderer
-from wallet_api.http.dependencies import IdempotencyKeyHeader, LedgerDep
+from wallet_api.http.auth import ACCESS_STATUSES, ReadAccess, WriteAccess
+from wallet_api.http.dependencies import IdempotencyKeyHeader, LedgerDep, StrictQuery
 from wallet_api.http.exact_json import ExactJSONResponse, ExactJSONRoute
 from wallet_api.http.problems import described
 from wallet_api.http.schemas import CaptureRequest, HoldRequest, HoldResponse, hold_body
 
-router = APIRouter(prefix="/api/v1", tags=["holds"], route_class=ExactJSONRoute)
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["holds"],
+    route_class=ExactJSONRoute,
+    dependencies=[StrictQuery],
+)
 
 NOT_ACTIVE = "A hold that is no longer ACTIVE is 409 `hold_not_active`."
 
@@ -21,7 +27,8 @@ NOT_ACTIVE = "A hold that is no longer ACTIVE is 409 `hold_not_active`."
     "/wallets/{wallet_id}/holds",
     status_code=201,
     response_model=HoldResponse,
-    responses=described(400, 404, 409, 413, 422, 503),
+    dependencies=[WriteAccess],
+    responses=described(400, 404, 409, 413, 422, 503, *ACCESS_STATUSES),
     summary="Reserve funds on a wallet",
     description=(
         "The wallet's `available_balance` drops by the amount; its `balance` does not. Not "
@@ -49,7 +56,8 @@ async def create_hold(
 @router.post(
     "/holds/{hold_id}/capture",
     response_model=HoldResponse,
-    responses=described(404, 409, 413, 422, 503),
+    dependencies=[WriteAccess],
+    responses=described(404, 409, 413, 422, 503, *ACCESS_STATUSES),
     summary="Capture a hold, all of it or part",
     description=(
         "Writes a HOLD_CAPTURE operation for the captured amount (at most the held amount, "
@@ -75,7 +83,8 @@ async def capture_hold(
 @router.post(
     "/holds/{hold_id}/void",
     response_model=HoldResponse,
-    responses=described(404, 409, 422, 503),
+    dependencies=[WriteAccess],
+    responses=described(404, 409, 422, 503, *ACCESS_STATUSES),
     summary="Void a hold and release its funds",
     description=NOT_ACTIVE,
 )
@@ -94,7 +103,8 @@ async def void_hold(
 @router.get(
     "/holds/{hold_id}",
     response_model=HoldResponse,
-    responses=described(404, 422, 503),
+    dependencies=[ReadAccess],
+    responses=described(404, 422, 503, *ACCESS_STATUSES),
     summary="Read a hold",
 )
 async def get_hold(hold_id: uuid.UUID, ledger: LedgerDep) -> ExactJSONResponse:

@@ -20,8 +20,11 @@ from wallet_api.ledger.errors import (
     InvalidAmount,
     InvalidCursor,
     LedgerError,
+    MissingScope,
+    RateLimited,
     SameWallet,
     TransferNotFound,
+    Unauthenticated,
     UnknownCurrency,
     WalletExists,
     WalletNotFound,
@@ -43,6 +46,9 @@ LEDGER_ERRORS: dict[type[LedgerError], tuple[int, str]] = {
     TransferNotFound: (404, "transfer_not_found"),
     HoldNotFound: (404, "hold_not_found"),
     HoldNotActive: (409, "hold_not_active"),
+    Unauthenticated: (401, "unauthorized"),
+    MissingScope: (403, "forbidden"),
+    RateLimited: (429, "rate_limited"),
 }
 
 
@@ -61,8 +67,11 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = None
 
 
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
 class ProblemResponse(Response):
-    media_type = "application/problem+json"
+    media_type = PROBLEM_MEDIA_TYPE
 
     def render(self, content: object) -> bytes:
         return dumps_exact(content)
@@ -89,7 +98,17 @@ def problem(
 
 def ledger_problem(error: LedgerError) -> ProblemResponse:
     status, code = LEDGER_ERRORS[type(error)]
-    return problem(status, code, error.detail)
+    return problem(status, code, error.detail, headers=_headers(error))
+
+
+def _headers(error: LedgerError) -> dict[str, str] | None:
+    if isinstance(error, Unauthenticated):
+        # RFC 6750: a plain challenge when no key came, invalid_token when a bad one did.
+        challenge = 'Bearer error="invalid_token"' if error.presented else "Bearer"
+        return {"WWW-Authenticate": challenge}
+    if isinstance(error, RateLimited):
+        return {"Retry-After": str(error.retry_after_seconds)}
+    return None
 
 
 def described(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -98,3 +117,15 @@ def described(*statuses: int) -> dict[int | str, dict[str, Any]]:
         status: {"model": Problem, "content": {"application/problem+json": {}}}
         for status in statuses
     }
+
+
+def file_problems_under_their_media_type(document: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI puts the `model` of `described` under the route's own media type,
+    application/json; move it to application/problem+json, the type problems are sent as."""
+    for path in document["paths"].values():
+        for operation in path.values():
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                if PROBLEM_MEDIA_TYPE in content and "application/json" in content:
+                    content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+    return document

@@ -7,9 +7,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from wallet_api.ledger import amounts
+from wallet_api.ledger.currencies import MINOR_UNITS
 from wallet_api.ledger.holds import DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS, Hold, HoldStatus
 from wallet_api.ledger.operations import Operation, OperationsPage, OperationType, Wallet
 from wallet_api.ledger.transfers import Transfer
@@ -43,44 +52,59 @@ AmountOut = Annotated[
     ),
 ]
 
+# The document lists the codes the ledger knows, so a code it refuses is invalid by the schema too.
 CurrencyCode = Annotated[
-    str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code", examples=["EUR"])
+    str,
+    Field(pattern=r"^[A-Z]{3}$"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": sorted(MINOR_UNITS),
+            "description": "ISO 4217 code",
+            "examples": ["EUR"],
+        }
+    ),
 ]
 
 
-class OperationRequest(BaseModel):
+class RequestBody(BaseModel):
+    """A JSON object with the model's fields and no others."""
+
     model_config = ConfigDict(extra="forbid")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _is_an_object(cls, value: object) -> object:
+        # FastAPI validates bodies with from_attributes: without this, a JSON number (a Decimal)
+        # would pass as an object whose fields all took their defaults.
+        if not isinstance(value, dict):
+            raise PydanticCustomError("dict_type", "Input should be a JSON object")
+        return value
+
+
+class OperationRequest(RequestBody):
     operation_type: Literal[OperationType.DEPOSIT, OperationType.WITHDRAW]
     amount: AmountIn
 
 
-class TransferRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class TransferRequest(RequestBody):
     from_wallet_id: uuid.UUID
     to_wallet_id: uuid.UUID
     amount: AmountIn
 
 
-class HoldRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class HoldRequest(RequestBody):
     amount: AmountIn
     expires_in_seconds: int = Field(
         default=DEFAULT_HOLD_SECONDS, ge=1, le=MAX_HOLD_SECONDS, strict=True
     )
 
 
-class CaptureRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CaptureRequest(RequestBody):
     amount: AmountIn | None = Field(default=None, description="Default: all of the hold.")
 
 
-class CreateWalletRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CreateWalletRequest(RequestBody):
     id: uuid.UUID | None = Field(default=None, description="Generated when absent.")
     currency: CurrencyCode | None = Field(default=None, description="Default from the settings.")
 

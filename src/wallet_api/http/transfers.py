@@ -7,19 +7,26 @@ import uuid
 from fastapi import APIRouter, Request, Response
 
 from wallet_api.http.answers import answer_response, idempotent_request, renderer
-from wallet_api.http.dependencies import IdempotencyKeyHeader, LedgerDep
+from wallet_api.http.auth import ACCESS_STATUSES, ReadAccess, WriteAccess
+from wallet_api.http.dependencies import IdempotencyKeyHeader, LedgerDep, StrictQuery
 from wallet_api.http.exact_json import ExactJSONResponse, ExactJSONRoute
 from wallet_api.http.problems import described
 from wallet_api.http.schemas import TransferRequest, TransferResponse, transfer_body
 
-router = APIRouter(prefix="/api/v1/transfers", tags=["transfers"], route_class=ExactJSONRoute)
+router = APIRouter(
+    prefix="/api/v1/transfers",
+    tags=["transfers"],
+    route_class=ExactJSONRoute,
+    dependencies=[StrictQuery],
+)
 
 
 @router.post(
     "",
     status_code=201,
     response_model=TransferResponse,
-    responses=described(400, 404, 409, 413, 422, 503),
+    dependencies=[WriteAccess],
+    responses=described(400, 404, 409, 413, 422, 503, *ACCESS_STATUSES),
     summary="Transfer money between two wallets",
     description=(
         "Both wallets change or neither does. An unknown wallet on either side is 404 "
@@ -48,7 +55,8 @@ async def create_transfer(
 @router.get(
     "/{transfer_id}",
     response_model=TransferResponse,
-    responses=described(404, 422, 503),
+    dependencies=[ReadAccess],
+    responses=described(404, 422, 503, *ACCESS_STATUSES),
     summary="Read a transfer",
 )
 async def get_transfer(transfer_id: uuid.UUID, ledger: LedgerDep) -> ExactJSONResponse:

@@ -9,9 +9,11 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
 
 from wallet_api.http.answers import answer_response, idempotent_request, renderer
+from wallet_api.http.auth import ACCESS_STATUSES, ReadAccess, WriteAccess
 from wallet_api.http.dependencies import (
     IDEMPOTENCY_KEY_PARAMETER,
     LedgerDep,
+    StrictQuery,
     get_ledger,
     idempotency_key,
 )
@@ -30,14 +32,20 @@ from wallet_api.http.schemas import (
 from wallet_api.ledger.history import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, HistoryQuery
 from wallet_api.ledger.operations import OperationType
 
-router = APIRouter(prefix="/api/v1/wallets", tags=["wallets"], route_class=ExactJSONRoute)
+router = APIRouter(
+    prefix="/api/v1/wallets",
+    tags=["wallets"],
+    route_class=ExactJSONRoute,
+    dependencies=[StrictQuery],
+)
 
 
 @router.post(
     "",
     status_code=201,
     response_model=WalletResponse,
-    responses=described(409, 413, 422, 503),
+    dependencies=[WriteAccess],
+    responses=described(409, 413, 422, 503, *ACCESS_STATUSES),
     summary="Create a wallet in a currency",
 )
 async def create_wallet(request: CreateWalletRequest, ledger: LedgerDep) -> ExactJSONResponse:
@@ -48,7 +56,8 @@ async def create_wallet(request: CreateWalletRequest, ledger: LedgerDep) -> Exac
 @router.get(
     "/{wallet_id}",
     response_model=WalletResponse,
-    responses=described(404, 422, 503),
+    dependencies=[ReadAccess],
+    responses=described(404, 422, 503, *ACCESS_STATUSES),
     summary="Read a wallet's balance",
 )
 async def get_wallet(wallet_id: uuid.UUID, ledger: LedgerDep) -> ExactJSONResponse:
@@ -59,7 +68,8 @@ async def get_wallet(wallet_id: uuid.UUID, ledger: LedgerDep) -> ExactJSONRespon
 @router.post(
     "/{wallet_id}/operation",
     response_model=OperationResponse,
-    responses=described(400, 404, 409, 413, 422, 503),
+    dependencies=[WriteAccess],
+    responses=described(400, 404, 409, 413, 422, 503, *ACCESS_STATUSES),
     summary="Deposit into or withdraw from a wallet",
     openapi_extra={**body_schema(OperationRequest), "parameters": [IDEMPOTENCY_KEY_PARAMETER]},
     description=(
@@ -88,7 +98,8 @@ async def post_operation(wallet_id: uuid.UUID, request: Request) -> Response:
 @router.get(
     "/{wallet_id}/operations",
     response_model=OperationsPageResponse,
-    responses=described(404, 422, 503),
+    dependencies=[ReadAccess],
+    responses=described(404, 422, 503, *ACCESS_STATUSES),
     summary="A wallet's operations, newest first",
     description="Keyset pagination: pass `next_cursor` back as `cursor` until it is null.",
 )

@@ -83,3 +83,31 @@ class HoldNotActive(LedgerError):
     def __init__(self, hold_id: object, status: str) -> None:
         super().__init__(f"Hold {hold_id} is {status}, no longer ACTIVE.")
         self.status = status
+
+
+class Unauthenticated(LedgerError):
+    """No usable API key. `reason` (missing, unknown, revoked, expired) goes to the log only:
+    the client is told no more than whether a key was sent."""
+
+    def __init__(self, reason: str, *, presented: bool) -> None:
+        if presented:
+            detail = "The API key is not valid: it is unknown, revoked or expired."
+        else:
+            detail = "This request needs an API key: send `Authorization: Bearer <key>`."
+        super().__init__(detail)
+        self.reason = reason
+        self.presented = presented
+
+
+class MissingScope(LedgerError):
+    def __init__(self, key_id: int, scope: str) -> None:
+        super().__init__(f"This API key does not have the scope '{scope}'.")
+        self.reason = f"API key {key_id} lacks the scope {scope}"
+
+
+class RateLimited(LedgerError):
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(
+            f"Too many requests with this API key; retry in {retry_after_seconds} seconds."
+        )
+        self.retry_after_seconds = retry_after_seconds

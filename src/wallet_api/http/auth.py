@@ -1,0 +1,54 @@
+"""The API key check as route dependencies: `dependencies=[ReadAccess]` or `[WriteAccess]`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from wallet_api.ledger.api_keys import Access, Scope
+from wallet_api.ledger.errors import MissingScope, Unauthenticated
+
+log = logging.getLogger(__name__)
+
+# Declares the bearer scheme in the OpenAPI document (the Authorize button of /docs); the check
+# itself is `Access.admit`, so a missing key gets the service's own 401 problem.
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An API key from `wallet-api keys create`, sent as `Authorization: Bearer <key>`.",
+)
+
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+# The statuses every route behind an access dependency may answer, for `described(...)`.
+ACCESS_STATUSES = (401, 403, 429)
+
+
+def require_scope(scope: Scope) -> Callable[..., Awaitable[None]]:
+    """A dependency that lets a request through only with a valid key that has `scope`."""
+
+    async def check(request: Request, credentials: BearerCredentials) -> None:
+        access: Access = request.app.state.access
+        key = credentials.credentials if credentials is not None else None
+        try:
+            await access.admit(key, scope)
+        except (Unauthenticated, MissingScope) as refusal:
+            client = request.client.host if request.client else "unknown"
+            log.warning(
+                "refused %s %r from %s: %s",
+                request.method,
+                request.url.path,
+                client,
+                refusal.reason,
+            )
+            raise
+
+    return check
+
+
+ReadAccess = Depends(require_scope(Scope.WALLETS_READ))
+WriteAccess = Depends(require_scope(Scope.WALLETS_WRITE))
