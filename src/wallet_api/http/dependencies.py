@@ -62,8 +62,12 @@ def idempotency_key(request: Request) -> str | None:
     return key
 
 
-def refuse_unknown_query_parameters(request: Request) -> None:
+async def refuse_unknown_query_parameters(request: Request) -> None:
     """A misspelt filter (`?operation_typ=DEPOSIT`) is a 422, not a silently wider answer."""
+    # async, and nothing to do without a query string: a plain def dependency runs in the thread
+    # pool, and the benchmark showed that hop costing a quarter of a read's CPU.
+    if not request.scope["query_string"]:
+        return
     known = _query_parameter_names(request.scope["route"].dependant)
     unknown = [name for name in request.query_params if name not in known]
     if unknown:
