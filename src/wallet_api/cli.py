@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import logging.config
 from collections.abc import Sequence
 
 from wallet_api import server
+from wallet_api.logs import logging_config
 from wallet_api.settings import Settings
 
 
@@ -33,9 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if (value := getattr(args, name, None)) is not None
     }
     settings = Settings(**overrides)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logging.config.dictConfig(logging_config(settings.log_level))
     if args.command == "serve":
         server.serve(settings, migrate=not args.no_migrate)
     elif args.command == "migrate":

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
 
 from wallet_api.ledger.audit import audit
-from wallet_api.settings import Settings, export_database_url
+from wallet_api.logs import logging_config
+from wallet_api.settings import Settings, export_database_url, export_metrics_dir
 from wallet_api.storage import migrations
 from wallet_api.storage.database import Database, create_engine
 from wallet_api.storage.embedded import running_database
@@ -38,7 +43,10 @@ def serve(settings: Settings, *, migrate: bool = True) -> None:
 
 
 def _serve(settings: Settings, *, migrate: bool) -> None:
-    with running_database(settings.database_url, settings.data_dir) as url:
+    with (
+        running_database(settings.database_url, settings.data_dir) as url,
+        _shared_metrics(settings.workers),
+    ):
         if migrate:
             migrations.upgrade(url)
         export_database_url(url)
@@ -51,9 +59,24 @@ def _serve(settings: Settings, *, migrate: bool) -> None:
             loop="uvloop",
             http="httptools",
             log_level=settings.log_level,
+            log_config=logging_config(settings.log_level),
+            # The app logs each request itself, as JSON with its request id.
+            access_log=False,
             server_header=False,
             timeout_graceful_shutdown=30,
         )
+
+
+@contextlib.contextmanager
+def _shared_metrics(workers: int) -> Iterator[None]:
+    """Several workers keep their metrics in files of one fresh directory, removed at the end;
+    a single worker keeps them in memory."""
+    if workers == 1:
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="wallet-api-metrics-") as path:
+        export_metrics_dir(Path(path))
+        yield
 
 
 def migrate(settings: Settings) -> None:

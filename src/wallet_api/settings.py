@@ -9,6 +9,8 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DATABASE_URL_ENV = "DATABASE_URL"
+# prometheus-client reads this name itself, at import, in every process.
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class Settings(BaseSettings):
@@ -31,6 +33,14 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=2, ge=1, le=64)
     log_level: str = "info"
+    access_log: bool = Field(
+        default=True, description="One JSON log line per request, at the info level."
+    )
+    metrics_dir: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices(METRICS_DIR_ENV),
+        description="Where the workers keep their metrics; `serve` sets it for them.",
+    )
 
     db_pool_size: int = Field(default=4, ge=1, le=50, description="Connections per worker.")
     db_pool_overflow: int = Field(default=4, ge=0, le=50)
@@ -56,3 +66,8 @@ class Settings(BaseSettings):
 def export_database_url(url: str) -> None:
     """Hand the database URL to worker processes, which read their settings from the environment."""
     os.environ[DATABASE_URL_ENV] = url
+
+
+def export_metrics_dir(path: Path) -> None:
+    """Have worker processes keep their metrics in files there, for a scrape to add them up."""
+    os.environ[METRICS_DIR_ENV] = str(path)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Generic, TypeVar
 
+from wallet_api import metrics
+
 Result = TypeVar("Result")
 
 
@@ -82,6 +84,7 @@ class GroupCommit(Generic[Result]):
 
     async def _serve(self, wallet_id: uuid.UUID, batch: list[Pending[Result]]) -> None:
         self.stats.record(len(batch))
+        metrics.GROUP_COMMIT_BATCH.observe(len(batch))
         try:
             await self._run_batch(wallet_id, batch)
         except Exception as error:

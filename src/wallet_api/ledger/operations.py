@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import functools
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -12,6 +14,7 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from wallet_api import metrics
 from wallet_api.ledger import amounts, history, holds, transfers
 from wallet_api.ledger.currencies import minor_units
 from wallet_api.ledger.errors import (
@@ -23,7 +26,7 @@ from wallet_api.ledger.errors import (
     WalletNotFound,
 )
 from wallet_api.ledger.group_commit import GroupCommit, Pending
-from wallet_api.ledger.holds import Hold, release_lapsed_holds
+from wallet_api.ledger.holds import Hold, HoldStatus, release_lapsed_holds
 from wallet_api.ledger.idempotency import Answer, IdempotentRequest, run_once
 from wallet_api.ledger.transfers import Transfer
 from wallet_api.storage import holds as hold_store
@@ -31,6 +34,7 @@ from wallet_api.storage import idempotency as idempotency_store
 from wallet_api.storage import migrations
 from wallet_api.storage import wallets as store
 from wallet_api.storage.database import Database
+from wallet_api.storage.errors import StorageUnavailable
 from wallet_api.storage.wallets import LockedWallet, OperationRow, WalletRow
 
 
@@ -64,6 +68,7 @@ class Operation:
     wallet_id: uuid.UUID
     operation_type: OperationType
     amount: Decimal
+    currency: str
     created_at: datetime
     transfer_id: uuid.UUID | None = None
     hold_id: uuid.UUID | None = None
@@ -78,6 +83,13 @@ class OperationsPage:
 T = TypeVar("T")
 
 _CURRENCY_CACHE_SIZE = 100_000
+
+# The kinds of money-moving request the metrics count, besides the operation types themselves.
+TRANSFER = "TRANSFER"
+HOLD = "HOLD"
+HOLD_VOID = "HOLD_VOID"
+# What a request decided when its Idempotency-Key had been answered before.
+REPLAYED = "replayed"
 
 
 class Ledger:
@@ -134,15 +146,27 @@ class Ledger:
         self, wallet_id: uuid.UUID, operation_type: OperationType, amount: Decimal
     ) -> Operation:
         """Deposit (creating the wallet if new) or withdraw; raise when the ledger refuses."""
-        if self._group_commit is None:
-            return await self._apply_one(wallet_id, operation_type, amount)
-        return await self._group_commit.submit(wallet_id, operation_type, amount)
+        try:
+            if self._group_commit is None:
+                operation = await self._apply_one(wallet_id, operation_type, amount)
+            else:
+                operation = await self._group_commit.submit(wallet_id, operation_type, amount)
+        except Exception as failure:
+            _count(operation_type, failure)
+            raise
+        _count(operation_type, operation)
+        return operation
 
     async def _apply_one(
         self, wallet_id: uuid.UUID, operation_type: str, amount: Decimal
     ) -> Operation:
-        async with self._db.connect() as connection:
-            return await self._apply(connection, wallet_id, OperationType(operation_type), amount)
+        async def attempt() -> Operation:
+            async with self._db.connect() as connection:
+                return await self._apply(
+                    connection, wallet_id, OperationType(operation_type), amount
+                )
+
+        return await attempt()
 
     async def _apply_batch(self, wallet_id: uuid.UUID, batch: list[Pending[Operation]]) -> None:
         """Serve a queue of operations on one wallet: in one statement when all of them may
@@ -165,8 +189,12 @@ class Ledger:
             return True
         moves = [(pending.operation_type, amount_minor) for pending, amount_minor in valid]
         limit = amounts.max_balance_minor(digits)
-        async with self._db.connect() as connection:
-            rows = await store.apply_batch(connection, wallet_id, currency, moves, limit)
+
+        async def attempt() -> list[OperationRow] | None:
+            async with self._db.connect() as connection:
+                return await store.apply_batch(connection, wallet_id, currency, moves, limit)
+
+        rows = await attempt()
         if rows is None:
             return False
         for (pending, _), row in zip(valid, rows, strict=True):
@@ -175,12 +203,16 @@ class Ledger:
 
     async def _batch_checked(self, wallet_id: uuid.UUID, batch: list[Pending[Operation]]) -> None:
         waiting = [pending for pending in batch if not pending.future.done()]
-        outcomes: list[tuple[Pending[Operation], Operation | LedgerError]] = []
-        async with self._db.transaction() as connection:
-            locked = (await store.lock_wallets(connection, [wallet_id])).get(wallet_id)
-            if locked is not None:
-                outcomes = await self._checked_under_lock(connection, locked, waiting)
-        if locked is None:
+
+        async def attempt() -> list[tuple[Pending[Operation], Operation | LedgerError]] | None:
+            async with self._db.transaction() as connection:
+                locked = (await store.lock_wallets(connection, [wallet_id])).get(wallet_id)
+                if locked is None:
+                    return None
+                return await self._checked_under_lock(connection, locked, waiting)
+
+        outcomes = await attempt()
+        if outcomes is None:
             # Nothing to lock: each goes alone (a first deposit creates the wallet).
             await self._one_by_one(wallet_id, waiting)
             return
@@ -253,7 +285,7 @@ class Ledger:
         async def action(connection: AsyncConnection) -> Operation:
             return await self._apply(connection, wallet_id, operation_type, amount)
 
-        return await run_once(self._db, request, self._idempotency_ttl, action, render)
+        return await self._execute(operation_type, action, render, request)
 
     async def transfer(
         self,
@@ -266,7 +298,7 @@ class Ledger:
         async def action(connection: AsyncConnection) -> Transfer:
             return await transfers.transfer(connection, from_wallet_id, to_wallet_id, amount)
 
-        return await self._execute(action, render, request)
+        return await self._execute(TRANSFER, action, render, request)
 
     async def get_transfer(self, transfer_id: uuid.UUID) -> Transfer:
         async with self._db.connect() as connection:
@@ -283,7 +315,7 @@ class Ledger:
         async def action(connection: AsyncConnection) -> Hold:
             return await holds.create_hold(connection, wallet_id, amount, expires_in_seconds)
 
-        return await self._execute(action, render, request)
+        return await self._execute(HOLD, action, render, request)
 
     async def capture_hold(
         self,
@@ -296,7 +328,7 @@ class Ledger:
             hold, _ = await holds.capture_hold(connection, hold_id, amount)
             return hold
 
-        return await self._execute(action, render, request)
+        return await self._execute(OperationType.HOLD_CAPTURE, action, render, request)
 
     async def void_hold(
         self,
@@ -307,7 +339,7 @@ class Ledger:
         async def action(connection: AsyncConnection) -> Hold:
             return await holds.void_hold(connection, hold_id)
 
-        return await self._execute(action, render, request)
+        return await self._execute(HOLD_VOID, action, render, request)
 
     async def get_hold(self, hold_id: uuid.UUID) -> Hold:
         async with self._db.connect() as connection:
@@ -318,15 +350,33 @@ class Ledger:
 
     async def _execute(
         self,
+        kind: str,
         action: Callable[[AsyncConnection], Awaitable[T]],
         render: Callable[[T | LedgerError], Answer],
         request: IdempotentRequest | None,
     ) -> Answer:
-        """Run `action` in one transaction, under the idempotency key when there is one."""
-        if request is not None:
-            return await run_once(self._db, request, self._idempotency_ttl, action, render)
-        async with self._db.transaction() as connection:
-            return render(await action(connection))
+        """Run `action` in one transaction, under the idempotency key when there is one; count
+        what was decided once it is committed."""
+        decided: list[T | LedgerError] = []
+
+        def remember(outcome: T | LedgerError) -> Answer:
+            decided.append(outcome)
+            return render(outcome)
+
+        async def attempt() -> Answer:
+            async with self._db.transaction() as connection:
+                return remember(await action(connection))
+
+        try:
+            if request is not None:
+                answer = await run_once(self._db, request, self._idempotency_ttl, action, remember)
+            else:
+                answer = await attempt()
+        except Exception as failure:
+            _count(kind, failure)
+            raise
+        _count(kind, REPLAYED if answer.replayed else decided[-1])
+        return answer
 
     async def history(self, wallet_id: uuid.UUID, query: history.HistoryQuery) -> OperationsPage:
         before_id = history.decode_cursor(query.cursor)
@@ -418,7 +468,44 @@ def operation_from_row(row: OperationRow, currency: str) -> Operation:
         wallet_id=row.wallet_id,
         operation_type=OperationType(row.operation_type),
         amount=amounts.from_minor_units(row.amount_minor, minor_units(currency)),
+        currency=currency,
         created_at=row.created_at,
         transfer_id=row.transfer_id,
         hold_id=row.hold_id,
     )
+
+
+def _count(kind: str, outcome: object) -> None:
+    """Count a decision for the operator: its result, and the money it moved."""
+    metrics.OPERATIONS.labels(kind, _result(outcome)).inc()
+    moved = _moved(outcome)
+    if moved is not None:
+        metrics.record_money(moved[0], kind, moved[1])
+
+
+def _result(outcome: object) -> str:
+    if isinstance(outcome, str):
+        return outcome
+    if isinstance(outcome, StorageUnavailable):
+        return "unavailable"
+    if isinstance(outcome, LedgerError):
+        return _refusal_name(type(outcome))
+    if isinstance(outcome, Exception):
+        return "error"
+    return "ok"
+
+
+@functools.cache
+def _refusal_name(refusal: type[LedgerError]) -> str:
+    """InsufficientFunds -> insufficient_funds."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", refusal.__name__).lower()
+
+
+def _moved(outcome: object) -> tuple[str, Decimal] | None:
+    """The currency and amount a landed decision moved; None when it moved no money."""
+    if isinstance(outcome, Operation | Transfer):
+        return outcome.currency, outcome.amount
+    if isinstance(outcome, Hold) and outcome.status is HoldStatus.CAPTURED:
+        assert outcome.captured_amount is not None
+        return outcome.currency, outcome.captured_amount
+    return None
