@@ -52,6 +52,11 @@ GROUP_COMMIT_BATCH = Histogram(
     "Operations served together on a busy wallet, per batch.",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
 )
+TRANSACTION_RETRIES = Counter(
+    "wallet_db_transaction_retries",
+    "Transactions run again after a serialization failure or a deadlock, by reason.",
+    ["reason"],
+)
 # A gauge's value is per process: `livesum` adds up the workers that are alive.
 POOL_IN_USE = Gauge(
     "wallet_db_pool_in_use",

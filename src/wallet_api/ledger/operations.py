@@ -28,13 +28,14 @@ from wallet_api.ledger.errors import (
 from wallet_api.ledger.group_commit import GroupCommit, Pending
 from wallet_api.ledger.holds import Hold, HoldStatus, release_lapsed_holds
 from wallet_api.ledger.idempotency import Answer, IdempotentRequest, run_once
+from wallet_api.ledger.retry import retry_conflicts
 from wallet_api.ledger.transfers import Transfer
 from wallet_api.storage import holds as hold_store
 from wallet_api.storage import idempotency as idempotency_store
 from wallet_api.storage import migrations
 from wallet_api.storage import wallets as store
 from wallet_api.storage.database import Database
-from wallet_api.storage.errors import StorageUnavailable
+from wallet_api.storage.errors import StorageConflict, StorageUnavailable
 from wallet_api.storage.wallets import LockedWallet, OperationRow, WalletRow
 
 
@@ -166,7 +167,7 @@ class Ledger:
                     connection, wallet_id, OperationType(operation_type), amount
                 )
 
-        return await attempt()
+        return await retry_conflicts(attempt)
 
     async def _apply_batch(self, wallet_id: uuid.UUID, batch: list[Pending[Operation]]) -> None:
         """Serve a queue of operations on one wallet: in one statement when all of them may
@@ -194,7 +195,7 @@ class Ledger:
             async with self._db.connect() as connection:
                 return await store.apply_batch(connection, wallet_id, currency, moves, limit)
 
-        rows = await attempt()
+        rows = await retry_conflicts(attempt)
         if rows is None:
             return False
         for (pending, _), row in zip(valid, rows, strict=True):
@@ -211,7 +212,7 @@ class Ledger:
                     return None
                 return await self._checked_under_lock(connection, locked, waiting)
 
-        outcomes = await attempt()
+        outcomes = await retry_conflicts(attempt)
         if outcomes is None:
             # Nothing to lock: each goes alone (a first deposit creates the wallet).
             await self._one_by_one(wallet_id, waiting)
@@ -355,8 +356,8 @@ class Ledger:
         render: Callable[[T | LedgerError], Answer],
         request: IdempotentRequest | None,
     ) -> Answer:
-        """Run `action` in one transaction, under the idempotency key when there is one; count
-        what was decided once it is committed."""
+        """Run `action` in one transaction, under the idempotency key when there is one, again
+        after a conflict; count what was decided once it is committed."""
         decided: list[T | LedgerError] = []
 
         def remember(outcome: T | LedgerError) -> Answer:
@@ -371,7 +372,7 @@ class Ledger:
             if request is not None:
                 answer = await run_once(self._db, request, self._idempotency_ttl, action, remember)
             else:
-                answer = await attempt()
+                answer = await retry_conflicts(attempt)
         except Exception as failure:
             _count(kind, failure)
             raise
@@ -486,6 +487,8 @@ def _count(kind: str, outcome: object) -> None:
 def _result(outcome: object) -> str:
     if isinstance(outcome, str):
         return outcome
+    if isinstance(outcome, StorageConflict):
+        return "conflict"
     if isinstance(outcome, StorageUnavailable):
         return "unavailable"
     if isinstance(outcome, LedgerError):
