@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format clean
+.PHONY: install run test test-faults lint format clean
 
 install: $(STAMP)
 
@@ -20,6 +20,12 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# Fault injection under load (PostgreSQL restarts, a killed worker, SIGTERM) and two instances
+# behind HAProxy (the Debian package, installed here when missing). A few minutes.
+test-faults: install
+	command -v haproxy >/dev/null || (apt-get update -qq && apt-get install -y -qq haproxy)
+	$(BIN)/python -m pytest -q -m faults tests/faults
 
 lint: install
 	$(BIN)/ruff check .

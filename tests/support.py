@@ -67,10 +67,15 @@ def wait_until_ready(base_url: str, process: subprocess.Popen[bytes], log: Path)
 
 @contextlib.contextmanager
 def running_service(
-    env: dict[str, str], log: Path, args: tuple[str, ...] = (), cwd: Path | None = None
+    env: dict[str, str],
+    log: Path,
+    args: tuple[str, ...] = (),
+    cwd: Path | None = None,
+    port: int | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`wallet-api serve` in a child process on a free port; stopped with SIGTERM afterwards."""
-    port = free_port()
+    """`wallet-api serve` in a child process on `port` (default: a free one); stopped with
+    SIGTERM afterwards."""
+    port = port or free_port()
     base_url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "wallet_api", "serve", "--port", str(port), *args]
     with log.open("wb") as output:
@@ -112,6 +117,23 @@ async def ledger_problems(db: asyncpg.Connection, wallet_ids: list[uuid.UUID]) -
         if row["balance_minor"] < 0:
             problems.append(f"{row['id']}: negative balance {row['balance_minor']}")
     return problems
+
+
+async def wait_for_a_blocked_service_transaction(db: asyncpg.Connection) -> None:
+    """Until a connection of the service (to db's database) waits for a row lock."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        blocked = await db.fetchval(
+            """
+            SELECT count(*) FROM pg_stat_activity
+            WHERE datname = current_database() AND application_name = 'wallet-api'
+              AND wait_event_type = 'Lock'
+            """
+        )
+        if blocked:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("no transaction of the service waited for the lock")
 
 
 async def balance_of(db: asyncpg.Connection, wallet_id: uuid.UUID) -> Decimal | None:

@@ -17,7 +17,12 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.support import balance_of, ledger_problems, plain_dsn
+from tests.support import (
+    balance_of,
+    ledger_problems,
+    plain_dsn,
+    wait_for_a_blocked_service_transaction,
+)
 from wallet_api.ledger import retry
 from wallet_api.ledger.errors import LedgerError
 from wallet_api.ledger.idempotency import Answer, IdempotentRequest
@@ -129,22 +134,6 @@ async def test_a_lost_connection_is_never_run_again_inside_the_service() -> None
     assert attempts == 1, "its COMMIT may have landed: only the client, with its key, may retry"
 
 
-async def wait_for_a_blocked_ledger_transaction(db: asyncpg.Connection) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        blocked = await db.fetchval(
-            """
-            SELECT count(*) FROM pg_stat_activity
-            WHERE datname = current_database() AND application_name = 'wallet-api'
-              AND wait_event_type = 'Lock'
-            """
-        )
-        if blocked:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("the ledger's transaction never waited for the lock")
-
-
 @pytest.mark.parametrize("keyed", [False, True], ids=["plain", "idempotency-key"])
 async def test_a_transfer_rolled_back_by_a_deadlock_runs_again_and_lands_once(
     ledger: Ledger, db: asyncpg.Connection, database_url: str, keyed: bool
@@ -162,7 +151,7 @@ async def test_a_transfer_rolled_back_by_a_deadlock_runs_again_and_lands_once(
                 ledger.transfer(low, high, Decimal("10.00"), render, request)
             )
             # The transfer locks `low`, then waits for `high`; taking `low` closes the cycle.
-            await wait_for_a_blocked_ledger_transaction(db)
+            await wait_for_a_blocked_service_transaction(db)
             await other.execute("SELECT 1 FROM wallets WHERE id = $1 FOR UPDATE", low)
     finally:
         await other.close()
