@@ -84,6 +84,8 @@ def driver_error(sqlstate: str) -> sa_exc.DBAPIError:
 def test_serialization_failures_and_deadlocks_are_conflicts_not_outages() -> None:
     assert conflict_reason(driver_error("40001")) == "serialization_failure"
     assert conflict_reason(driver_error("40P01")) == "deadlock"
+    assert conflict_reason(asyncpg.exceptions.SerializationError("")) == "serialization_failure"
+    assert conflict_reason(asyncpg.exceptions.DeadlockDetectedError("")) == "deadlock"
     assert conflict_reason(driver_error("23505")) is None
     assert conflict_reason(driver_error("57P01")) is None
     assert is_unavailable(driver_error("57P01"))

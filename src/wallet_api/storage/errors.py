@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+import asyncpg
 from sqlalchemy import exc as sa_exc
 
 # Connection lost, server shutting down or starting, too many connections, statement or lock
@@ -45,7 +46,10 @@ def is_unavailable(error: BaseException) -> bool:
 
 
 def conflict_reason(error: BaseException) -> str | None:
-    """serialization_failure or deadlock when that is what ended the transaction, else None."""
+    """serialization_failure or deadlock when that is what ended the transaction, else None;
+    from the driver's own error too, for statements sent on the driver's connection."""
+    if isinstance(error, asyncpg.PostgresError):
+        return _CONFLICT_SQLSTATES.get(str(error.sqlstate or ""))
     if isinstance(error, sa_exc.DBAPIError):
         return _CONFLICT_SQLSTATES.get(sqlstate(error))
     return None
