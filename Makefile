@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 # Extra arguments for `wallet-api bench`, e.g. make bench BENCH_ARGS='--duration 5 --scenarios hot'
 BENCH_ARGS ?=
 
-.PHONY: install run test fuzz lint format clean bench bench-scale bench-tools
+.PHONY: install run test test-faults fuzz lint format clean bench bench-scale bench-tools
 
 install: $(STAMP)
 
@@ -42,6 +42,12 @@ test: install
 FUZZ_EXAMPLES ?= 1000
 fuzz: install
 	WALLET_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q tests/test_fuzz.py
+
+# Fault injection under load (PostgreSQL restarts, a killed worker, SIGTERM) and two instances
+# behind HAProxy (the Debian package, installed here when missing). A few minutes.
+test-faults: install
+	command -v haproxy >/dev/null || (apt-get update -qq && apt-get install -y -qq haproxy)
+	$(BIN)/python -m pytest -q -m faults tests/faults
 
 lint: install
 	$(BIN)/ruff check .

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -73,10 +73,15 @@ def wait_until_ready(base_url: str, process: subprocess.Popen[bytes], log: Path)
 
 @contextlib.contextmanager
 def running_service(
-    env: dict[str, str], log: Path, args: tuple[str, ...] = (), cwd: Path | None = None
+    env: dict[str, str],
+    log: Path,
+    args: tuple[str, ...] = (),
+    cwd: Path | None = None,
+    port: int | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`wallet-api serve` in a child process on a free port; stopped with SIGTERM afterwards."""
-    port = free_port()
+    """`wallet-api serve` in a child process on `port` (default: a free one); stopped with
+    SIGTERM afterwards."""
+    port = port or free_port()
     base_url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "wallet_api", "serve", "--port", str(port), *args]
     with log.open("wb") as output:
@@ -118,6 +123,23 @@ async def ledger_problems(db: asyncpg.Connection, wallet_ids: list[uuid.UUID]) -
         if row["balance_minor"] < 0:
             problems.append(f"{row['id']}: negative balance {row['balance_minor']}")
     return problems
+
+
+async def wait_for_a_blocked_service_transaction(db: asyncpg.Connection) -> None:
+    """Until a connection of the service (to db's database) waits for a row lock."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        blocked = await db.fetchval(
+            """
+            SELECT count(*) FROM pg_stat_activity
+            WHERE datname = current_database() AND application_name = 'wallet-api'
+              AND wait_event_type = 'Lock'
+            """
+        )
+        if blocked:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("no transaction of the service waited for the lock")
 
 
 async def balance_of(db: asyncpg.Connection, wallet_id: uuid.UUID) -> Decimal | None:
@@ -211,5 +233,12 @@ async def create_key(
 
 
 def log_lines(log: Path) -> list[str]:
-    """The service's log lines (timestamped), without the warnings Python prints to stderr."""
-    return [line for line in log.read_text().splitlines() if re.match(r"\d{4}-\d\d-\d\d ", line)]
+    """The service's JSON log lines as `time LEVEL logger message`, without the other text
+    (Python's warnings) that reaches stderr."""
+    lines = []
+    for line in log.read_text().splitlines():
+        if line.startswith("{"):
+            record = json.loads(line)
+            level = record["level"].upper()
+            lines.append(f"{record['time']} {level} {record['logger']} {record['message']}")
+    return lines

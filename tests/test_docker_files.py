@@ -99,8 +99,8 @@ def env_example() -> dict[str, str]:
     return pairs
 
 
-def test_compose_defines_the_postgres_api_and_tests_services() -> None:
-    assert {"postgres", "api", "tests"} <= set(compose()["services"])
+def test_compose_defines_the_postgres_api_nginx_and_tests_services() -> None:
+    assert {"postgres", "api", "nginx", "tests"} <= set(compose()["services"])
 
 
 def test_postgres_has_a_readiness_healthcheck_and_keeps_its_data_in_a_named_volume() -> None:
@@ -131,11 +131,44 @@ def test_api_database_url_reaches_the_postgres_service_with_its_credentials() ->
     assert url.path.lstrip("/") == postgres["POSTGRES_DB"]
 
 
-def test_api_is_built_from_the_service_stage_and_published_on_port_8000() -> None:
+def test_api_is_built_from_the_service_stage_and_publishes_no_host_port() -> None:
     api = service("api")
     assert api["build"]["target"] == service_stage()[0]
-    assert f"{SERVICE_PORT}:{SERVICE_PORT}" in [str(port) for port in api["ports"]]
+    # `docker compose up --scale api=3` would fail on a fixed host port: nginx publishes it.
+    assert "ports" not in api
+    assert [str(port) for port in api["expose"]] == [str(SERVICE_PORT)]
     assert api["restart"] == "unless-stopped"
+
+
+def nginx_config() -> str:
+    nginx = service("nginx")
+    (mount,) = [v for v in nginx["volumes"] if v.split(":")[1].startswith("/etc/nginx/")]
+    source, target = mount.split(":")[:2]
+    assert target == "/etc/nginx/conf.d/default.conf"
+    assert mount.endswith(":ro")
+    return (ROOT / source).read_text()
+
+
+def test_nginx_publishes_port_8000_once_api_is_healthy() -> None:
+    nginx = service("nginx")
+    assert [str(port) for port in nginx["ports"]] == [f"{SERVICE_PORT}:{SERVICE_PORT}"]
+    assert nginx["depends_on"]["api"]["condition"] == "service_healthy"
+    assert nginx["restart"] == "unless-stopped"
+    # The upstream's `resolve` parameter is in open-source nginx from 1.27.3 on.
+    version = re.fullmatch(r"nginx:(\d+)\.(\d+)(?:\.\d+)?-alpine", nginx["image"])
+    assert version, nginx["image"]
+    assert (int(version[1]), int(version[2])) >= (1, 28)
+
+
+def test_nginx_proxies_every_api_replica_and_passes_the_request_id() -> None:
+    config = nginx_config()
+    assert re.search(rf"^\s*listen {SERVICE_PORT};", config, re.MULTILINE)
+    assert re.search(rf"^\s*server api:{SERVICE_PORT} resolve;", config, re.MULTILINE)
+    assert re.search(r"^\s*resolver 127\.0\.0\.11\b", config, re.MULTILINE)
+    assert re.search(r"^\s*proxy_pass http://api;", config, re.MULTILINE)
+    assert "proxy_set_header X-Request-ID" in config
+    # A POST that reached one replica is never sent to another one.
+    assert "non_idempotent" not in config
 
 
 def test_every_wallet_variable_given_to_api_is_a_setting_it_accepts(

@@ -14,7 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from wallet_api import __version__
-from wallet_api.http import health, holds, transfers, wallets
+from wallet_api.http import health, holds, monitoring, transfers, wallets
+from wallet_api.http.access import REQUEST_ID_HEADER, RequestObserver
 from wallet_api.http.body_limit import BodySizeLimit
 from wallet_api.http.exact_json import ExactJSONResponse
 from wallet_api.http.problems import (
@@ -75,9 +76,12 @@ async def _storage_unavailable(_: Request, error: Exception) -> Response:
     return problem(503, "service_unavailable", detail, headers={"Retry-After": RETRY_AFTER_SECONDS})
 
 
-async def _internal_error(_: Request, error: Exception) -> Response:
-    log.error("unhandled error", exc_info=error)
-    return problem(500, "internal_error", "An internal error occurred.")
+async def _internal_error(request: Request, error: Exception) -> Response:
+    # Sent from outside every middleware, so the request id is added here.
+    request_id = getattr(request.state, "request_id", None)
+    log.error("unhandled error", exc_info=error, extra={"request_id": request_id})
+    headers = {REQUEST_ID_HEADER: request_id} if request_id else None
+    return problem(500, "internal_error", "An internal error occurred.", headers=headers)
 
 
 async def _every(interval_seconds: float, chore: Callable[[], Awaitable[int]]) -> None:
@@ -151,6 +155,8 @@ def create_app(settings: Settings) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    app.include_router(monitoring.router)
+    app.state.metrics_dir = settings.metrics_dir
     app.add_exception_handler(LedgerError, _ledger_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
@@ -158,6 +164,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(Exception, _internal_error)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)  # the outermost: on the 413s of the limit too
+    # Added last, so outermost: it sees, counts and logs every answer, refusals included.
+    app.add_middleware(RequestObserver, log_requests=settings.access_log)
     return app
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import logging.config
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -13,6 +13,7 @@ from wallet_api import server
 from wallet_api.bench import run as bench
 from wallet_api.bench.scenarios import NAMES as BENCH_SCENARIOS
 from wallet_api.ledger.api_keys import ApiKey, ApiKeyNotFound, Scope
+from wallet_api.logs import logging_config
 from wallet_api.settings import Settings
 
 
@@ -109,9 +110,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if (value := getattr(args, name, None)) is not None
     }
     settings = Settings(**overrides)
-    # The keys commands talk to a person: the database's start and stop lines would bury them.
-    level = "WARNING" if args.command == "keys" else settings.log_level.upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    config = logging_config(settings.log_level)
+    if args.command == "keys":
+        # The keys commands talk to a person: the database's start and stop lines would bury them.
+        config["root"]["level"] = "WARNING"
+    logging.config.dictConfig(config)
     if args.command == "serve":
         server.serve(settings, migrate=not args.no_migrate)
     elif args.command == "migrate":

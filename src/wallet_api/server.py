@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import logging
 import signal
+import tempfile
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from types import FrameType
 from typing import TypeVar
 
@@ -22,7 +24,8 @@ from wallet_api.ledger.api_keys import (
     decide_rate_limit,
 )
 from wallet_api.ledger.audit import audit
-from wallet_api.settings import Settings, export_access, export_database_url
+from wallet_api.logs import logging_config
+from wallet_api.settings import Settings, export_access, export_database_url, export_metrics_dir
 from wallet_api.storage import migrations
 from wallet_api.storage.database import Database
 from wallet_api.storage.embedded import running_database
@@ -55,6 +58,7 @@ def _serve(settings: Settings, *, migrate: bool) -> None:
     with (
         _logs_held_back() as release,
         running_database(settings.database_url, settings.data_dir) as url,
+        _shared_metrics(settings.workers),
     ):
         if migrate:
             migrations.upgrade(url)
@@ -72,6 +76,9 @@ def _serve(settings: Settings, *, migrate: bool) -> None:
             loop="uvloop",
             http="wallet_api.http.head_limit:BoundedHttpToolsProtocol",
             log_level=settings.log_level,
+            log_config=logging_config(settings.log_level),
+            # The app logs each request itself, as JSON with its request id.
+            access_log=False,
             server_header=False,
             timeout_graceful_shutdown=30,
         )
@@ -137,6 +144,18 @@ async def _install_bootstrap_key(keys: ApiKeys, key: str) -> None:
         raise SystemExit(f"WALLET_BOOTSTRAP_API_KEY is not usable: {error}") from None
     if added:
         log.info("bootstrap API key from WALLET_BOOTSTRAP_API_KEY stored")
+
+
+@contextlib.contextmanager
+def _shared_metrics(workers: int) -> Iterator[None]:
+    """Several workers keep their metrics in files of one fresh directory, removed at the end;
+    a single worker keeps them in memory."""
+    if workers == 1:
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="wallet-api-metrics-") as path:
+        export_metrics_dir(Path(path))
+        yield
 
 
 def migrate(settings: Settings) -> None:

@@ -15,6 +15,9 @@ RATE_LIMIT_ENV = "WALLET_RATE_LIMIT_PER_SECOND"
 
 AuthMode = Literal["required", "disabled"]
 
+# prometheus-client reads this name itself, at import, in every process.
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
 
 class Settings(BaseSettings):
     """Read from the environment (and an optional `.env`); WALLET_ prefix except DATABASE_URL."""
@@ -36,6 +39,14 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=2, ge=1, le=64)
     log_level: str = "info"
+    access_log: bool = Field(
+        default=True, description="One JSON log line per request, at the info level."
+    )
+    metrics_dir: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices(METRICS_DIR_ENV),
+        description="Where the workers keep their metrics; `serve` sets it for them.",
+    )
 
     db_pool_size: int = Field(default=4, ge=1, le=50, description="Connections per worker.")
     db_pool_overflow: int = Field(
@@ -105,3 +116,8 @@ def export_access(auth: AuthMode, rate_limit_per_second: float) -> None:
     """Hand the access decisions `serve` made at start to the workers, so that all agree."""
     os.environ[AUTH_ENV] = auth
     os.environ[RATE_LIMIT_ENV] = repr(rate_limit_per_second)
+
+
+def export_metrics_dir(path: Path) -> None:
+    """Have worker processes keep their metrics in files there, for a scrape to add them up."""
+    os.environ[METRICS_DIR_ENV] = str(path)

@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from wallet_api import metrics
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
@@ -49,7 +51,10 @@ class WalletQueues(Generic[Item, Result]):
     """`run_one` serves a request on an idle wallet; `run_batch` serves a queue and settles the
     future of every pending request in it, with its own result or its own refusal."""
 
-    def __init__(self, run_one: RunOne[Item, Result], run_batch: RunBatch[Item, Result]) -> None:
+    def __init__(
+        self, kind: str, run_one: RunOne[Item, Result], run_batch: RunBatch[Item, Result]
+    ) -> None:
+        self._batch_sizes = metrics.GROUP_COMMIT_BATCH.labels(kind)
         self._run_one = run_one
         self._run_batch = run_batch
         self._queues: dict[uuid.UUID, list[Pending[Item, Result]]] = {}
@@ -81,6 +86,7 @@ class WalletQueues(Generic[Item, Result]):
 
     async def _serve(self, wallet_id: uuid.UUID, batch: list[Pending[Item, Result]]) -> None:
         self.stats.record(len(batch))
+        self._batch_sizes.observe(len(batch))
         try:
             await self._run_batch(wallet_id, batch)
         except Exception as error:

@@ -45,6 +45,7 @@ class Hold:
     id: uuid.UUID
     wallet_id: uuid.UUID
     amount: Decimal
+    currency: str
     status: HoldStatus
     captured_amount: Decimal | None
     expires_at: datetime
@@ -146,6 +147,7 @@ def _hold(row: HoldRow) -> Hold:
         id=row.id,
         wallet_id=row.wallet_id,
         amount=amounts.from_minor_units(row.amount_minor, digits),
+        currency=row.currency,
         status=status,
         captured_amount=None if captured is None else amounts.from_minor_units(captured, digits),
         expires_at=row.expires_at,

@@ -16,6 +16,7 @@ from wallet_api.ledger.errors import (
     InvalidRequest,
     LedgerError,
 )
+from wallet_api.ledger.retry import retry_conflicts
 from wallet_api.storage import idempotency as idempotency_store
 from wallet_api.storage.database import Database
 
@@ -55,7 +56,18 @@ async def run_once(
 ) -> Answer:
     """Run `action` under an idempotency key: the first answer is stored with the money movement
     in one transaction, and the same request with the same key gets that answer again. A
-    refusal is an answer too; a request that fails validation is not, and leaves no trace."""
+    refusal is an answer too; a request that fails validation is not, and leaves no trace.
+    A transaction that lost to a conflict is run again whole, claim included."""
+    return await retry_conflicts(lambda: _answer_once(database, request, ttl, action, render))
+
+
+async def _answer_once(
+    database: Database,
+    request: IdempotentRequest,
+    ttl: timedelta,
+    action: Callable[[AsyncConnection], Awaitable[Any]],
+    render: Callable[[Any], Answer],
+) -> Answer:
     async with database.transaction() as connection:
         try:
             stored = await idempotency_store.claim(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import functools
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -13,6 +15,7 @@ from typing import TypeVar
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from wallet_api import metrics
 from wallet_api.ledger import amounts, history, holds, transfers
 from wallet_api.ledger.currencies import minor_units
 from wallet_api.ledger.errors import (
@@ -24,14 +27,16 @@ from wallet_api.ledger.errors import (
     WalletNotFound,
 )
 from wallet_api.ledger.group_commit import Pending, WalletQueues
-from wallet_api.ledger.holds import Hold, release_lapsed_holds
+from wallet_api.ledger.holds import Hold, HoldStatus, release_lapsed_holds
 from wallet_api.ledger.idempotency import Answer, IdempotentRequest, run_once
+from wallet_api.ledger.retry import retry_conflicts
 from wallet_api.ledger.transfers import Transfer
 from wallet_api.storage import holds as hold_store
 from wallet_api.storage import idempotency as idempotency_store
 from wallet_api.storage import migrations
 from wallet_api.storage import wallets as store
 from wallet_api.storage.database import Database, driver_connection
+from wallet_api.storage.errors import StorageConflict, StorageUnavailable
 from wallet_api.storage.wallets import LockedWallet, OperationRow, WalletRow
 
 
@@ -65,6 +70,7 @@ class Operation:
     wallet_id: uuid.UUID
     operation_type: OperationType
     amount: Decimal
+    currency: str
     created_at: datetime
     transfer_id: uuid.UUID | None = None
     hold_id: uuid.UUID | None = None
@@ -91,6 +97,13 @@ T = TypeVar("T")
 
 _CURRENCY_CACHE_SIZE = 100_000
 
+# The kinds of money-moving request the metrics count, besides the operation types themselves.
+TRANSFER = "TRANSFER"
+HOLD = "HOLD"
+HOLD_VOID = "HOLD_VOID"
+# What a request decided when its Idempotency-Key had been answered before.
+REPLAYED = "replayed"
+
 
 class Ledger:
     """The one place that decides whether money may move; each decision lands atomically."""
@@ -105,9 +118,11 @@ class Ledger:
         minor_units(default_currency)
         self._db = database
         self._group_commit: WalletQueues[Move, Operation] | None = (
-            WalletQueues(self._apply_one, self._apply_batch) if group_commit else None
+            WalletQueues("writes", self._apply_one, self._apply_batch) if group_commit else None
         )
-        self._reads: WalletQueues[None, Wallet] = WalletQueues(self._read_one, self._read_shared)
+        self._reads: WalletQueues[None, Wallet] = WalletQueues(
+            "reads", self._read_one, self._read_shared
+        )
         self._default_currency = default_currency
         self._idempotency_ttl = idempotency_ttl
         # A wallet's currency never changes, so a remembered one is never stale.
@@ -164,13 +179,23 @@ class Ledger:
     ) -> Operation:
         """Deposit (creating the wallet if new) or withdraw; raise when the ledger refuses."""
         move = Move(operation_type, amount)
-        if self._group_commit is None:
-            return await self._apply_one(wallet_id, move)
-        return await self._group_commit.submit(wallet_id, move)
+        try:
+            if self._group_commit is None:
+                operation = await self._apply_one(wallet_id, move)
+            else:
+                operation = await self._group_commit.submit(wallet_id, move)
+        except Exception as failure:
+            _count(operation_type, failure)
+            raise
+        _count(operation_type, operation)
+        return operation
 
     async def _apply_one(self, wallet_id: uuid.UUID, move: Move) -> Operation:
-        async with self._db.hot() as connection:
-            return await self._apply(connection, wallet_id, move.operation_type, move.amount)
+        async def attempt() -> Operation:
+            async with self._db.hot() as connection:
+                return await self._apply(connection, wallet_id, move.operation_type, move.amount)
+
+        return await retry_conflicts(attempt)
 
     async def _apply_batch(self, wallet_id: uuid.UUID, batch: list[QueuedMove]) -> None:
         """Serve a queue of operations on one wallet: in one statement when all of them may
@@ -193,8 +218,12 @@ class Ledger:
             return True
         moves = [(pending.item.operation_type, amount_minor) for pending, amount_minor in valid]
         limit = amounts.max_balance_minor(digits)
-        async with self._db.hot() as connection:
-            rows = await store.apply_batch(connection, wallet_id, currency, moves, limit)
+
+        async def attempt() -> list[OperationRow] | None:
+            async with self._db.hot() as connection:
+                return await store.apply_batch(connection, wallet_id, currency, moves, limit)
+
+        rows = await retry_conflicts(attempt)
         if rows is None:
             return False
         for (pending, _), row in zip(valid, rows, strict=True):
@@ -203,12 +232,16 @@ class Ledger:
 
     async def _batch_checked(self, wallet_id: uuid.UUID, batch: list[QueuedMove]) -> None:
         waiting = [pending for pending in batch if not pending.future.done()]
-        outcomes: list[tuple[QueuedMove, Operation | LedgerError]] = []
-        async with self._db.transaction() as connection:
-            locked = (await store.lock_wallets(connection, [wallet_id])).get(wallet_id)
-            if locked is not None:
-                outcomes = await self._checked_under_lock(connection, locked, waiting)
-        if locked is None:
+
+        async def attempt() -> list[tuple[QueuedMove, Operation | LedgerError]] | None:
+            async with self._db.transaction() as connection:
+                locked = (await store.lock_wallets(connection, [wallet_id])).get(wallet_id)
+                if locked is None:
+                    return None
+                return await self._checked_under_lock(connection, locked, waiting)
+
+        outcomes = await retry_conflicts(attempt)
+        if outcomes is None:
             # Nothing to lock: each goes alone (a first deposit creates the wallet).
             await self._one_by_one(wallet_id, waiting)
             return
@@ -288,7 +321,7 @@ class Ledger:
             driver = await driver_connection(connection)
             return await self._apply(driver, wallet_id, operation_type, amount)
 
-        return await run_once(self._db, request, self._idempotency_ttl, action, render)
+        return await self._execute(operation_type, action, render, request)
 
     async def transfer(
         self,
@@ -301,7 +334,7 @@ class Ledger:
         async def action(connection: AsyncConnection) -> Transfer:
             return await transfers.transfer(connection, from_wallet_id, to_wallet_id, amount)
 
-        return await self._execute(action, render, request)
+        return await self._execute(TRANSFER, action, render, request)
 
     async def get_transfer(self, transfer_id: uuid.UUID) -> Transfer:
         async with self._db.connect() as connection:
@@ -318,7 +351,7 @@ class Ledger:
         async def action(connection: AsyncConnection) -> Hold:
             return await holds.create_hold(connection, wallet_id, amount, expires_in_seconds)
 
-        return await self._execute(action, render, request)
+        return await self._execute(HOLD, action, render, request)
 
     async def capture_hold(
         self,
@@ -331,7 +364,7 @@ class Ledger:
             hold, _ = await holds.capture_hold(connection, hold_id, amount)
             return hold
 
-        return await self._execute(action, render, request)
+        return await self._execute(OperationType.HOLD_CAPTURE, action, render, request)
 
     async def void_hold(
         self,
@@ -342,7 +375,7 @@ class Ledger:
         async def action(connection: AsyncConnection) -> Hold:
             return await holds.void_hold(connection, hold_id)
 
-        return await self._execute(action, render, request)
+        return await self._execute(HOLD_VOID, action, render, request)
 
     async def get_hold(self, hold_id: uuid.UUID) -> Hold:
         async with self._db.connect() as connection:
@@ -353,15 +386,33 @@ class Ledger:
 
     async def _execute(
         self,
+        kind: str,
         action: Callable[[AsyncConnection], Awaitable[T]],
         render: Callable[[T | LedgerError], Answer],
         request: IdempotentRequest | None,
     ) -> Answer:
-        """Run `action` in one transaction, under the idempotency key when there is one."""
-        if request is not None:
-            return await run_once(self._db, request, self._idempotency_ttl, action, render)
-        async with self._db.transaction() as connection:
-            return render(await action(connection))
+        """Run `action` in one transaction, under the idempotency key when there is one, again
+        after a conflict; count what was decided once it is committed."""
+        decided: list[T | LedgerError] = []
+
+        def remember(outcome: T | LedgerError) -> Answer:
+            decided.append(outcome)
+            return render(outcome)
+
+        async def attempt() -> Answer:
+            async with self._db.transaction() as connection:
+                return remember(await action(connection))
+
+        try:
+            if request is not None:
+                answer = await run_once(self._db, request, self._idempotency_ttl, action, remember)
+            else:
+                answer = await retry_conflicts(attempt)
+        except Exception as failure:
+            _count(kind, failure)
+            raise
+        _count(kind, REPLAYED if answer.replayed else decided[-1])
+        return answer
 
     async def history(self, wallet_id: uuid.UUID, query: history.HistoryQuery) -> OperationsPage:
         before_id = history.decode_cursor(query.cursor)
@@ -453,7 +504,46 @@ def operation_from_row(row: OperationRow, currency: str) -> Operation:
         wallet_id=row.wallet_id,
         operation_type=OperationType(row.operation_type),
         amount=amounts.from_minor_units(row.amount_minor, minor_units(currency)),
+        currency=currency,
         created_at=row.created_at,
         transfer_id=row.transfer_id,
         hold_id=row.hold_id,
     )
+
+
+def _count(kind: str, outcome: object) -> None:
+    """Count a decision for the operator: its result, and the money it moved."""
+    metrics.OPERATIONS.labels(kind, _result(outcome)).inc()
+    moved = _moved(outcome)
+    if moved is not None:
+        metrics.record_money(moved[0], kind, moved[1])
+
+
+def _result(outcome: object) -> str:
+    if isinstance(outcome, str):
+        return outcome
+    if isinstance(outcome, StorageConflict):
+        return "conflict"
+    if isinstance(outcome, StorageUnavailable):
+        return "unavailable"
+    if isinstance(outcome, LedgerError):
+        return _refusal_name(type(outcome))
+    if isinstance(outcome, Exception):
+        return "error"
+    return "ok"
+
+
+@functools.cache
+def _refusal_name(refusal: type[LedgerError]) -> str:
+    """InsufficientFunds -> insufficient_funds."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", refusal.__name__).lower()
+
+
+def _moved(outcome: object) -> tuple[str, Decimal] | None:
+    """The currency and amount a landed decision moved; None when it moved no money."""
+    if isinstance(outcome, Operation | Transfer):
+        return outcome.currency, outcome.amount
+    if isinstance(outcome, Hold) and outcome.status is HoldStatus.CAPTURED:
+        assert outcome.captured_amount is not None
+        return outcome.currency, outcome.captured_amount
+    return None

@@ -31,6 +31,7 @@ class Transfer:
     from_wallet_id: uuid.UUID
     to_wallet_id: uuid.UUID
     amount: Decimal
+    currency: str
     created_at: datetime
 
 
@@ -67,6 +68,7 @@ async def transfer(
         from_wallet_id,
         to_wallet_id,
         amounts.from_minor_units(amount_minor, digits),
+        source.currency,
         created_at,
     )
 
@@ -80,4 +82,6 @@ async def get_transfer(connection: AsyncConnection, transfer_id: uuid.UUID) -> T
 
 def _transfer(row: TransferRow) -> Transfer:
     amount = amounts.from_minor_units(row.amount_minor, minor_units(row.currency))
-    return Transfer(row.id, row.from_wallet_id, row.to_wallet_id, amount, row.created_at)
+    return Transfer(
+        row.id, row.from_wallet_id, row.to_wallet_id, amount, row.currency, row.created_at
+    )

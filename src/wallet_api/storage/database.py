@@ -5,13 +5,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
 
+from wallet_api import metrics
 from wallet_api.settings import Settings
 from wallet_api.storage.errors import unavailable_as_storage_error
+
+Lent = TypeVar("Lent")
+
+_CONNECTION_LOST = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CannotConnectNowError,
+)
 
 
 def async_url(url: str) -> str:
@@ -31,7 +45,7 @@ def _server_settings(settings: Settings) -> dict[str, str]:
     }
 
 
-def create_engine(settings: Settings, url: str) -> AsyncEngine:
+def create_engine(settings: Settings, url: str, **options: Any) -> AsyncEngine:
     server_settings = _server_settings(settings)
     return create_async_engine(
         async_url(url),
@@ -40,6 +54,7 @@ def create_engine(settings: Settings, url: str) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout_seconds,
         pool_pre_ping=False,
         connect_args={"server_settings": server_settings, "timeout": 5},
+        **options,
     )
 
 
@@ -47,12 +62,13 @@ class Database:
     """Two pools on one database: the driver's own for the single statements of the hot path,
     SQLAlchemy's for everything else, lent out as autocommit connections or as transactions."""
 
-    def __init__(self, settings: Settings, url: str) -> None:
-        engine = create_engine(settings, url)
+    def __init__(self, settings: Settings, url: str, **engine_options: Any) -> None:
+        engine = create_engine(settings, url, **engine_options)
         self.engine = engine
         # A single statement is atomic on its own: no BEGIN/COMMIT round trips around it.
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._settings = settings
+        self._pool = engine.pool if isinstance(engine.pool, QueuePool) else None
         self._hot_pool: asyncpg.Pool | None = None
         self._hot_pool_lock = asyncio.Lock()
 
@@ -61,8 +77,15 @@ class Database:
         """A driver connection where each statement commits by itself."""
         with unavailable_as_storage_error():
             pool = self._hot_pool or await self._open_hot_pool()
-            async with pool.acquire(timeout=self._settings.db_pool_timeout_seconds) as connection:
-                yield connection
+            lending = pool.acquire(timeout=self._settings.db_pool_timeout_seconds)
+            try:
+                async with self._counted(lending) as connection:
+                    yield connection
+            except _CONNECTION_LOST:
+                # The server went away (a restart): every pooled connection is suspect, so all
+                # are replaced, as SQLAlchemy's pool does, and one 503 is the whole cost.
+                await pool.expire_connections()
+                raise
 
     async def _open_hot_pool(self) -> asyncpg.Pool:
         async with self._hot_pool_lock:
@@ -82,15 +105,37 @@ class Database:
     async def connect(self) -> AsyncIterator[AsyncConnection]:
         """A connection where each statement commits by itself."""
         with unavailable_as_storage_error():
-            async with self._autocommit.connect() as connection:
+            async with self._counted(self._autocommit.connect()) as connection:
                 yield connection
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A connection inside one transaction: committed on success, rolled back on any error."""
         with unavailable_as_storage_error():
-            async with self.engine.begin() as connection:
+            async with self._counted(self.engine.begin()) as connection:
                 yield connection
+
+    @contextlib.asynccontextmanager
+    async def _counted(self, lending: AbstractAsyncContextManager[Lent]) -> AsyncIterator[Lent]:
+        """Lend a connection, keeping the pool gauges: waiting until it is lent, then in use."""
+        metrics.POOL_WAITING.inc()
+        waiting = True
+        try:
+            async with lending as connection:
+                metrics.POOL_WAITING.dec()
+                waiting = False
+                self._gauge_in_use()
+                yield connection
+        finally:
+            if waiting:
+                metrics.POOL_WAITING.dec()
+            self._gauge_in_use()
+
+    def _gauge_in_use(self) -> None:
+        in_use = self._pool.checkedout() if self._pool is not None else 0
+        if self._hot_pool is not None:
+            in_use += self._hot_pool.get_size() - self._hot_pool.get_idle_size()
+        metrics.POOL_IN_USE.set(in_use)
 
     async def dispose(self) -> None:
         if self._hot_pool is not None:

@@ -11,10 +11,21 @@ from sqlalchemy import exc as sa_exc
 # Connection lost, server shutting down or starting, too many connections, statement or lock
 # timeout: the request did nothing wrong and may be retried once the database is back.
 _UNAVAILABLE_SQLSTATES = {"53300", "55P03", "57014", "57P01", "57P02", "57P03"}
+# The database rolled the whole transaction back to break a tie with another one: running it
+# again from the start is safe, and usually succeeds.
+_CONFLICT_SQLSTATES = {"40001": "serialization_failure", "40P01": "deadlock"}
 
 
 class StorageUnavailable(Exception):
     """The database could not be reached, or did not answer in time."""
+
+
+class StorageConflict(StorageUnavailable):
+    """A serialization failure or a deadlock rolled the transaction back; it may run again."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def sqlstate(error: sa_exc.DBAPIError) -> str:
@@ -37,6 +48,16 @@ def is_unavailable(error: BaseException) -> bool:
     return False
 
 
+def conflict_reason(error: BaseException) -> str | None:
+    """serialization_failure or deadlock when that is what ended the transaction, else None;
+    from the driver's own error too, for statements sent on the driver's connection."""
+    if isinstance(error, asyncpg.PostgresError):
+        return _CONFLICT_SQLSTATES.get(str(error.sqlstate or ""))
+    if isinstance(error, sa_exc.DBAPIError):
+        return _CONFLICT_SQLSTATES.get(sqlstate(error))
+    return None
+
+
 @contextlib.contextmanager
 def unavailable_as_storage_error() -> Iterator[None]:
     try:
@@ -44,4 +65,6 @@ def unavailable_as_storage_error() -> Iterator[None]:
     except Exception as error:
         if is_unavailable(error):
             raise StorageUnavailable(str(type(error).__name__)) from error
+        if reason := conflict_reason(error):
+            raise StorageConflict(reason) from error
         raise

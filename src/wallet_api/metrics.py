@@ -1,0 +1,108 @@
+"""The service's Prometheus metrics: their definitions and the scrape, across worker processes.
+
+`wallet-api serve` with several workers gives them one fresh PROMETHEUS_MULTIPROC_DIR before they
+start (prometheus-client decides at import whether values live in memory or in files there), and
+a scrape served by any worker adds up the files of all of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from decimal import Decimal
+from pathlib import Path
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+REQUESTS = Counter(
+    "wallet_http_requests",
+    "HTTP requests answered, by method, route template and status.",
+    ["method", "route", "status"],
+)
+REQUEST_SECONDS = Histogram(
+    "wallet_http_request_duration_seconds",
+    "Time from a request's arrival to the end of its answer, by method and route template.",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+OPERATIONS = Counter(
+    "wallet_ledger_operations",
+    "Money-moving requests the ledger decided, by type and result: ok, replayed (an "
+    "Idempotency-Key answered before), the refusal (insufficient_funds, ...) or unavailable.",
+    ["type", "result"],
+)
+MONEY_MOVED = Counter(
+    "wallet_ledger_money_moved",
+    "Sum of the amounts of landed operations, in the currency's major unit (for monitoring only: "
+    "a float, so never a source of truth).",
+    ["currency", "type"],
+)
+GROUP_COMMIT_BATCH = Histogram(
+    "wallet_group_commit_batch_size",
+    "Requests served together on a busy wallet, per batch: writes (group commit) or reads.",
+    ["kind"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
+TRANSACTION_RETRIES = Counter(
+    "wallet_db_transaction_retries",
+    "Transactions run again after a serialization failure or a deadlock, by reason.",
+    ["reason"],
+)
+# A gauge's value is per process: `livesum` adds up the workers that are alive.
+POOL_IN_USE = Gauge(
+    "wallet_db_pool_in_use",
+    "Database connections lent out by the pools of the live workers.",
+    multiprocess_mode="livesum",
+)
+POOL_WAITING = Gauge(
+    "wallet_db_pool_waiting",
+    "Requests waiting for a database connection in the live workers.",
+    multiprocess_mode="livesum",
+)
+
+_LIVE_GAUGE_FILE = re.compile(r"^gauge_live\w+?_(\d+)\.db$")
+
+
+def record_money(currency: str, operation_type: str, amount: Decimal) -> None:
+    MONEY_MOVED.labels(currency, operation_type).inc(float(amount))
+
+
+def scrape(multiprocess_dir: Path | None) -> tuple[bytes, str]:
+    """The exposition of every metric and its content type: all workers' when they share a
+    directory, else this process's own."""
+    if multiprocess_dir is None:
+        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    _forget_dead_workers(multiprocess_dir)
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(multiprocess_dir))
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def _forget_dead_workers(multiprocess_dir: Path) -> None:
+    """A worker killed and replaced leaves its gauge files behind: drop them, or the live sums
+    would keep counting its last connections forever."""
+    for name in os.listdir(multiprocess_dir):
+        match = _LIVE_GAUGE_FILE.match(name)
+        if match and not _alive(int(match.group(1))):
+            with contextlib.suppress(FileNotFoundError):
+                mark_process_dead(int(match.group(1)), str(multiprocess_dir))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, as another user
+    return True

@@ -1,0 +1,95 @@
+"""After the faults, the books: what the clients were told is exactly what the ledger holds."""
+
+from __future__ import annotations
+
+import collections
+import json
+import uuid
+
+import asyncpg
+
+from tests.faults.clients import Movement
+from tests.support import assert_books_balance, plain_dsn
+
+
+async def assert_ledger_is_what_clients_were_told(
+    database_url: str, wallets: list[uuid.UUID], acknowledged: list[Movement]
+) -> None:
+    """Every acknowledged movement is in the ledger exactly once, under the id its client got;
+    nothing else moved (so no retried key moved money twice); every balance and the total are
+    the sums of the acknowledged movements; `wallet-api verify` finds no problem."""
+    assert len({m.id for m in acknowledged}) == len(acknowledged), "two answers share an id"
+    db = await asyncpg.connect(plain_dsn(database_url))
+    try:
+        operations = await db.fetch(
+            """
+            SELECT id, wallet_id, operation_type, amount_minor, transfer_id FROM operations
+            WHERE wallet_id = ANY($1::uuid[])
+            """,
+            wallets,
+        )
+        transfers = await db.fetch(
+            "SELECT id, from_wallet_id, to_wallet_id, amount_minor FROM transfers "
+            "WHERE from_wallet_id = ANY($1::uuid[])",
+            wallets,
+        )
+        balances = dict(
+            await db.fetch("SELECT id, balance_minor FROM wallets WHERE id = ANY($1)", wallets)
+        )
+        keys = [m.key for m in acknowledged if m.key is not None]
+        stored = await db.fetch(
+            "SELECT key, status_code, response_body FROM idempotency_keys WHERE key = ANY($1)",
+            keys,
+        )
+    finally:
+        await db.close()
+
+    by_id = {row["id"]: row for row in operations}
+    legs: dict[uuid.UUID, list[asyncpg.Record]] = collections.defaultdict(list)
+    for row in operations:
+        if row["transfer_id"] is not None:
+            legs[row["transfer_id"]].append(row)
+    expected_operations: set[int] = set()
+    for movement in acknowledged:
+        if movement.kind == "TRANSFER":
+            transfer_id = uuid.UUID(str(movement.id))
+            found = sorted(
+                (row["operation_type"], row["wallet_id"], row["amount_minor"])
+                for row in legs[transfer_id]
+            )
+            assert found == [
+                ("TRANSFER_IN", movement.target, movement.amount_minor),
+                ("TRANSFER_OUT", movement.source, movement.amount_minor),
+            ], movement
+            expected_operations.update(row["id"] for row in legs[transfer_id])
+        else:
+            row = by_id.get(movement.id)
+            assert row is not None, f"acknowledged but not in the ledger: {movement}"
+            wallet = movement.target if movement.kind == "DEPOSIT" else movement.source
+            found_op = (row["operation_type"], row["wallet_id"], row["amount_minor"])
+            assert found_op == (movement.kind, wallet, movement.amount_minor), movement
+            expected_operations.add(movement.id)  # type: ignore[arg-type]
+
+    unexplained = set(by_id) - expected_operations
+    assert not unexplained, f"{len(unexplained)} operations no client was told about"
+    acknowledged_transfers = {str(m.id) for m in acknowledged if m.kind == "TRANSFER"}
+    assert {str(row["id"]) for row in transfers} == acknowledged_transfers
+
+    # Each key's stored answer is the one its client got, so a replay names the same movement.
+    told = {m.key: m for m in acknowledged if m.key is not None}
+    assert len(stored) == len(told)
+    for row in stored:
+        assert row["status_code"] in (200, 201)
+        assert json.loads(row["response_body"])["id"] == told[row["key"]].id
+
+    expected_balances = dict.fromkeys(wallets, 0)
+    for movement in acknowledged:
+        if movement.source is not None:
+            expected_balances[movement.source] -= movement.amount_minor
+        if movement.target is not None:
+            expected_balances[movement.target] += movement.amount_minor
+    assert balances == expected_balances
+    deposited = sum(m.amount_minor for m in acknowledged if m.kind == "DEPOSIT")
+    withdrawn = sum(m.amount_minor for m in acknowledged if m.kind == "WITHDRAW")
+    assert sum(balances.values()) == deposited - withdrawn
+    assert_books_balance(database_url)

@@ -1,0 +1,236 @@
+"""When the database fails a request: conflicts run again, lost connections are a 503 and heal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from decimal import Decimal
+
+import asyncpg
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
+
+from tests.support import (
+    balance_of,
+    ledger_problems,
+    plain_dsn,
+    wait_for_a_blocked_service_transaction,
+)
+from wallet_api.ledger import retry
+from wallet_api.ledger.errors import LedgerError
+from wallet_api.ledger.idempotency import Answer, IdempotentRequest
+from wallet_api.ledger.operations import Ledger, OperationType
+from wallet_api.ledger.transfers import Transfer
+from wallet_api.settings import Settings
+from wallet_api.storage.database import Database
+from wallet_api.storage.errors import (
+    StorageConflict,
+    StorageUnavailable,
+    conflict_reason,
+    is_unavailable,
+)
+
+RETRIES = "wallet_db_transaction_retries_total"
+
+
+def retries(reason: str) -> float:
+    return REGISTRY.get_sample_value(RETRIES, {"reason": reason}) or 0.0
+
+
+def render(outcome: Transfer | LedgerError) -> Answer:
+    return Answer(201 if isinstance(outcome, Transfer) else 400, b"")
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    settings = Settings(_env_file=None, db_pool_size=2, db_pool_overflow=0)
+    database = Database(settings, database_url)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
+def ledger(database: Database) -> Ledger:
+    return Ledger(database, default_currency="USD", idempotency_ttl=timedelta(hours=1))
+
+
+async def funded_wallets(ledger: Ledger, count: int, funds: str = "100.00") -> list[uuid.UUID]:
+    # Python orders UUIDs as PostgreSQL does: by their bytes.
+    wallet_ids = sorted(uuid.uuid4() for _ in range(count))
+    for wallet_id in wallet_ids:
+        await ledger.apply(wallet_id, OperationType.DEPOSIT, Decimal(funds))
+    return wallet_ids
+
+
+class FakeDriverError(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+def driver_error(sqlstate: str) -> sa_exc.DBAPIError:
+    return sa_exc.DBAPIError("SELECT 1", {}, FakeDriverError(sqlstate))
+
+
+def test_serialization_failures_and_deadlocks_are_conflicts_not_outages() -> None:
+    assert conflict_reason(driver_error("40001")) == "serialization_failure"
+    assert conflict_reason(driver_error("40P01")) == "deadlock"
+    assert conflict_reason(asyncpg.exceptions.SerializationError("")) == "serialization_failure"
+    assert conflict_reason(asyncpg.exceptions.DeadlockDetectedError("")) == "deadlock"
+    assert conflict_reason(driver_error("23505")) is None
+    assert conflict_reason(driver_error("57P01")) is None
+    assert is_unavailable(driver_error("57P01"))
+    assert not is_unavailable(driver_error("40001"))
+
+
+async def test_a_conflict_runs_the_transaction_again_until_it_goes_through() -> None:
+    attempts = []
+
+    async def transaction() -> str:
+        attempts.append(time.monotonic())
+        if len(attempts) < retry.ATTEMPTS:
+            raise StorageConflict("serialization_failure")
+        return "committed"
+
+    before = retries("serialization_failure")
+    assert await retry.retry_conflicts(transaction) == "committed"
+    assert len(attempts) == retry.ATTEMPTS
+    assert retries("serialization_failure") == before + retry.ATTEMPTS - 1
+    assert attempts[-1] - attempts[0] < 1, "the backoff is short"
+
+
+async def test_a_conflict_on_every_attempt_gives_up_with_a_storage_conflict() -> None:
+    attempts = 0
+
+    async def transaction() -> None:
+        nonlocal attempts
+        attempts += 1
+        raise StorageConflict("deadlock")
+
+    with pytest.raises(StorageConflict):
+        await retry.retry_conflicts(transaction)
+    assert attempts == retry.ATTEMPTS
+    # The HTTP layer answers it like an outage: 503 with Retry-After.
+    assert issubclass(StorageConflict, StorageUnavailable)
+
+
+async def test_a_lost_connection_is_never_run_again_inside_the_service() -> None:
+    attempts = 0
+
+    async def transaction() -> None:
+        nonlocal attempts
+        attempts += 1
+        raise StorageUnavailable("ConnectionDoesNotExistError")
+
+    with pytest.raises(StorageUnavailable):
+        await retry.retry_conflicts(transaction)
+    assert attempts == 1, "its COMMIT may have landed: only the client, with its key, may retry"
+
+
+@pytest.mark.parametrize("keyed", [False, True], ids=["plain", "idempotency-key"])
+async def test_a_transfer_rolled_back_by_a_deadlock_runs_again_and_lands_once(
+    ledger: Ledger, db: asyncpg.Connection, database_url: str, keyed: bool
+) -> None:
+    low, high = await funded_wallets(ledger, 2)
+    before = retries("deadlock")
+    request = IdempotentRequest(f"deadlock-{uuid.uuid4()}", b"fingerprint") if keyed else None
+    other = await asyncpg.connect(plain_dsn(database_url))
+    try:
+        # Only the ledger's side checks for the deadlock in time, so it is the one rolled back.
+        await other.execute("SET deadlock_timeout = '60s'")
+        async with other.transaction():
+            await other.execute("SELECT 1 FROM wallets WHERE id = $1 FOR UPDATE", high)
+            moving = asyncio.create_task(
+                ledger.transfer(low, high, Decimal("10.00"), render, request)
+            )
+            # The transfer locks `low`, then waits for `high`; taking `low` closes the cycle.
+            await wait_for_a_blocked_service_transaction(db)
+            await other.execute("SELECT 1 FROM wallets WHERE id = $1 FOR UPDATE", low)
+    finally:
+        await other.close()
+
+    answer = await asyncio.wait_for(moving, timeout=30)
+    assert answer.status_code == 201
+    assert retries("deadlock") == before + 1
+    transfers = await db.fetchval("SELECT count(*) FROM transfers WHERE from_wallet_id = $1", low)
+    assert transfers == 1
+    assert await balance_of(db, low) == Decimal("90.00")
+    assert await balance_of(db, high) == Decimal("110.00")
+    assert await ledger_problems(db, [low, high]) == []
+
+
+async def test_under_serializable_isolation_conflicting_transfers_retry_and_conserve_money(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    # What a distributed SQL engine does to every transaction: SERIALIZABLE, 40001 on conflict.
+    settings = Settings(_env_file=None, db_pool_size=10, db_pool_overflow=0)
+    database = Database(settings, database_url, isolation_level="SERIALIZABLE")
+    ledger = Ledger(database, default_currency="USD", idempotency_ttl=timedelta(hours=1))
+    try:
+        first, second = await funded_wallets(ledger, 2, funds="1000.00")
+        before = retries("serialization_failure")
+        plan = [(first, second), (second, first)] * 10
+        outcomes = await asyncio.gather(
+            *(ledger.transfer(a, b, Decimal("1.00"), render) for a, b in plan),
+            return_exceptions=True,
+        )
+    finally:
+        await database.dispose()
+
+    landed = [(a, b) for (a, b), o in zip(plan, outcomes, strict=True) if isinstance(o, Answer)]
+    assert all(isinstance(o, Answer | StorageConflict) for o in outcomes), outcomes
+    assert all(o.status_code == 201 for o in outcomes if isinstance(o, Answer))
+    assert landed, "some transfers went through"
+    assert retries("serialization_failure") > before
+    moved_out = sum(1 for a, _ in landed if a == first) - sum(1 for a, _ in landed if a == second)
+    assert await balance_of(db, first) == Decimal("1000.00") - moved_out
+    assert await balance_of(db, second) == Decimal("1000.00") + moved_out
+    assert await ledger_problems(db, [first, second]) == []
+
+
+async def backend_pids(database: Database, count: int) -> set[int]:
+    """The server processes behind both pools' connections, all of them checked out at once."""
+    async with contextlib.AsyncExitStack() as stack:
+        connections = [await stack.enter_async_context(database.connect()) for _ in range(count)]
+        hot = [await stack.enter_async_context(database.hot()) for _ in range(count)]
+        pids = {
+            (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            for connection in connections
+        }
+        return pids | {await connection.fetchval("SELECT pg_backend_pid()") for connection in hot}
+
+
+async def test_connections_lost_to_a_database_restart_cost_at_most_one_503_then_pools_heal(
+    ledger: Ledger, database: Database, db: asyncpg.Connection
+) -> None:
+    (wallet_id,) = await funded_wallets(ledger, 1)
+    pids = list(await backend_pids(database, 2))
+    # As a restart does: the server ends them (waiting up to 5 s for each to exit).
+    ended = await db.fetchval(
+        "SELECT bool_and(pg_terminate_backend(pid, 5000)) FROM unnest($1::int[]) AS pid", pids
+    )
+    assert ended
+
+    # The driver's pool replaces a connection it sees closed before lending it; SQLAlchemy's
+    # learns on first use, and that statement never reached the server: not a 500, a 503 the
+    # client may retry, after which the whole pool connects afresh.
+    with pytest.raises(StorageUnavailable):
+        await ledger.create_wallet(None, "USD")
+    failures = 0
+    for _ in range(4):
+        try:
+            await ledger.apply(wallet_id, OperationType.DEPOSIT, Decimal("1.00"))
+        except StorageUnavailable:
+            failures += 1
+    assert failures <= 1
+    assert await balance_of(db, wallet_id) == Decimal("100.00") + 4 - failures
+    await ledger.create_wallet(None, "USD")
+    assert await ledger.is_ready()
