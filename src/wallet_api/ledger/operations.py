@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -38,6 +39,8 @@ from wallet_api.storage import wallets as store
 from wallet_api.storage.database import Database, driver_connection
 from wallet_api.storage.errors import StorageConflict, StorageUnavailable
 from wallet_api.storage.wallets import LockedWallet, OperationRow, WalletRow
+
+log = logging.getLogger(__name__)
 
 
 class OperationType(enum.StrEnum):
@@ -134,12 +137,17 @@ class Ledger:
 
     async def is_ready(self) -> bool:
         """The database answers and its schema is at the newest migration."""
-        try:
-            async with self._db.connect() as connection:
-                revision = await store.schema_revision(connection)
-        except Exception:
-            return False
-        return revision == migrations.head_revision()
+        # Twice: after a database restart the first use of a pooled connection fails and makes
+        # the pool connect afresh, and readiness should not lag behind the requests that healed.
+        for _ in range(2):
+            try:
+                async with self._db.connect() as connection:
+                    revision = await store.schema_revision(connection)
+            except Exception as failure:
+                log.info("readiness check failed: %s", type(failure).__name__)
+                continue
+            return revision == migrations.head_revision()
+        return False
 
     async def get_wallet(self, wallet_id: uuid.UUID) -> Wallet:
         """Concurrent reads of one wallet share one query that starts after they all arrived."""
