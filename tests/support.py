@@ -125,10 +125,13 @@ async def ledger_problems(db: asyncpg.Connection, wallet_ids: list[uuid.UUID]) -
     return problems
 
 
-async def wait_for_a_blocked_service_transaction(db: asyncpg.Connection) -> None:
-    """Until a connection of the service (to db's database) waits for a row lock."""
-    deadline = time.monotonic() + 10
+async def wait_for_blocked_service_statements(db: asyncpg.Connection, count: int = 1) -> None:
+    """Until `count` connections of the service (to db's database) wait for a lock."""
+    deadline = time.monotonic() + 60
+    blocked = 0
     while time.monotonic() < deadline:
+        # Inside a transaction the statistics views keep their first answer, unless cleared.
+        await db.execute("SELECT pg_stat_clear_snapshot()")
         blocked = await db.fetchval(
             """
             SELECT count(*) FROM pg_stat_activity
@@ -136,10 +139,10 @@ async def wait_for_a_blocked_service_transaction(db: asyncpg.Connection) -> None
               AND wait_event_type = 'Lock'
             """
         )
-        if blocked:
+        if blocked >= count:
             return
         await asyncio.sleep(0.02)
-    raise AssertionError("no transaction of the service waited for the lock")
+    raise AssertionError(f"{blocked} statements of the service waited for a lock, not {count}")
 
 
 async def balance_of(db: asyncpg.Connection, wallet_id: uuid.UUID) -> Decimal | None:

@@ -20,7 +20,7 @@ from tests.support import (
     balance_of,
     ledger_problems,
     plain_dsn,
-    wait_for_a_blocked_service_transaction,
+    wait_for_blocked_service_statements,
 )
 from wallet_api.ledger import retry
 from wallet_api.ledger.errors import LedgerError
@@ -152,7 +152,7 @@ async def test_a_transfer_rolled_back_by_a_deadlock_runs_again_and_lands_once(
                 ledger.transfer(low, high, Decimal("10.00"), render, request)
             )
             # The transfer locks `low`, then waits for `high`; taking `low` closes the cycle.
-            await wait_for_a_blocked_service_transaction(db)
+            await wait_for_blocked_service_statements(db)
             await other.execute("SELECT 1 FROM wallets WHERE id = $1 FOR UPDATE", low)
     finally:
         await other.close()

@@ -64,7 +64,15 @@ def unavailable_as_storage_error() -> Iterator[None]:
         yield
     except Exception as error:
         if is_unavailable(error):
-            raise StorageUnavailable(str(type(error).__name__)) from error
+            raise StorageUnavailable(_described(error)) from error
         if reason := conflict_reason(error):
             raise StorageConflict(reason) from error
         raise
+
+
+def _described(error: BaseException) -> str:
+    """What the operator needs in the log: the driver's error, never SQLAlchemy's rendering of
+    the statement and its parameters."""
+    if isinstance(error, sa_exc.DBAPIError) and error.orig is not None:
+        return f"{type(error.orig).__name__} {sqlstate(error)}: {error.orig}".strip()
+    return f"{type(error).__name__}: {error}"
