@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +36,19 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to sys.stderr as it is at each line, not as it was when logging was configured:
+    a stream swapped since then (a test's capture) may be closed by the time a line comes."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
 def logging_config(level: str) -> dict[str, Any]:
     """A dictConfig for the command, and for uvicorn's `log_config`, which applies it again in
     each worker process: every logger, uvicorn's included, writes JSON lines to stderr."""
@@ -42,12 +56,6 @@ def logging_config(level: str) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": "wallet_api.logs.JsonFormatter"}},
-        "handlers": {
-            "stderr": {
-                "class": "logging.StreamHandler",
-                "formatter": "json",
-                "stream": "ext://sys.stderr",
-            }
-        },
+        "handlers": {"stderr": {"class": "wallet_api.logs.StderrHandler", "formatter": "json"}},
         "root": {"handlers": ["stderr"], "level": level.upper()},
     }
