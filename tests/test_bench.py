@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -224,6 +226,20 @@ def test_lua_scripts_address_the_wallets_the_fill_creates() -> None:
     assert str(scenarios.DB_CEILING_WALLET.id()) in db_ceiling.script
 
 
+@pytest.fixture
+def root_logging_kept() -> Iterator[None]:
+    """cli.main configures logging for the whole process, as a command does: put it back, or
+    the rest of the run logs at INFO on its own (the embedded server's exit line last)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+@pytest.mark.usefixtures("root_logging_kept")
 def test_bench_refuses_an_unknown_scenario_before_starting_anything(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

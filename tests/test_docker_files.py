@@ -171,6 +171,10 @@ def test_nginx_proxies_every_api_replica_and_passes_the_request_id() -> None:
     assert "non_idempotent" not in config
 
 
+def test_nginx_keeps_the_metrics_of_the_replicas_to_itself() -> None:
+    assert re.search(r"location = /metrics \{\s*deny all;\s*\}", nginx_config())
+
+
 def test_every_wallet_variable_given_to_api_is_a_setting_it_accepts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
