@@ -114,15 +114,20 @@ async def get_hold(connection: AsyncConnection, hold_id: uuid.UUID) -> Hold:
     return _hold(row)
 
 
+async def without_lapsed_holds(connection: AsyncConnection, wallet: LockedWallet) -> LockedWallet:
+    """A wallet this transaction has locked, as it is once its lapsed holds are released."""
+    if not wallet.holds_lapsed:
+        return wallet
+    await store.release_lapsed_holds(connection, wallet.id)
+    return (await wallet_store.lock_wallets(connection, [wallet.id]))[wallet.id]
+
+
 async def _locked_wallet(connection: AsyncConnection, wallet_id: uuid.UUID) -> LockedWallet:
     """The wallet locked by this transaction, with any lapsed hold already released."""
     wallet = (await wallet_store.lock_wallets(connection, [wallet_id])).get(wallet_id)
     if wallet is None:
         raise WalletNotFound(wallet_id)
-    if wallet.holds_lapsed:
-        await store.release_lapsed_holds(connection, wallet_id)
-        wallet = (await wallet_store.lock_wallets(connection, [wallet_id]))[wallet_id]
-    return wallet
+    return await without_lapsed_holds(connection, wallet)
 
 
 async def _locked_active_hold(connection: AsyncConnection, hold_id: uuid.UUID) -> HoldRow:

@@ -28,11 +28,10 @@ from wallet_api.ledger.errors import (
     WalletNotFound,
 )
 from wallet_api.ledger.group_commit import Pending, WalletQueues
-from wallet_api.ledger.holds import Hold, HoldStatus, release_lapsed_holds
+from wallet_api.ledger.holds import Hold, HoldStatus, release_lapsed_holds, without_lapsed_holds
 from wallet_api.ledger.idempotency import Answer, IdempotentRequest, run_once
 from wallet_api.ledger.retry import retry_conflicts
 from wallet_api.ledger.transfers import Transfer
-from wallet_api.storage import holds as hold_store
 from wallet_api.storage import idempotency as idempotency_store
 from wallet_api.storage import migrations
 from wallet_api.storage import wallets as store
@@ -51,8 +50,6 @@ class OperationType(enum.StrEnum):
     HOLD_CAPTURE = "HOLD_CAPTURE"
 
 
-# What a client may ask for on a wallet's own operation endpoint.
-DIRECT_OPERATIONS = (OperationType.DEPOSIT, OperationType.WITHDRAW)
 # Operation types that add to a balance; every other type takes away from it.
 CREDIT_TYPES = (OperationType.DEPOSIT, OperationType.TRANSFER_IN)
 
@@ -269,9 +266,7 @@ class Ledger:
         """Check each operation in arrival order against the locked wallet, then write the
         accepted ones in one statement: a withdrawal that would overdraw fails alone."""
         wallet_id = locked.id
-        if locked.holds_lapsed:
-            await hold_store.release_lapsed_holds(connection, wallet_id)
-            locked = (await store.lock_wallets(connection, [wallet_id]))[wallet_id]
+        locked = await without_lapsed_holds(connection, locked)
         self._remember(wallet_id, locked.currency)
         digits = minor_units(locked.currency)
         limit = amounts.max_balance_minor(digits)

@@ -19,7 +19,7 @@ from wallet_api.ledger.errors import (
     TransferNotFound,
     WalletNotFound,
 )
-from wallet_api.storage import holds as hold_store
+from wallet_api.ledger.holds import without_lapsed_holds
 from wallet_api.storage import transfers as store
 from wallet_api.storage import wallets as wallet_store
 from wallet_api.storage.transfers import TransferRow
@@ -51,9 +51,7 @@ async def transfer(
         raise CurrencyMismatch(source.currency, target.currency)
     digits = minor_units(source.currency)
     amount_minor = amounts.to_minor_units(amount, digits)
-    if source.holds_lapsed:
-        await hold_store.release_lapsed_holds(connection, from_wallet_id)
-        source = (await wallet_store.lock_wallets(connection, [from_wallet_id]))[from_wallet_id]
+    source = await without_lapsed_holds(connection, source)
     if source.available_minor < amount_minor:
         raise InsufficientFunds(from_wallet_id)
     if target.balance_minor + amount_minor > amounts.max_balance_minor(digits):
