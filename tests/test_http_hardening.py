@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.support import operation_url
+from wallet_api.http.protocol import HeadWithBody
 
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
@@ -154,3 +155,84 @@ async def test_pipelined_requests_larger_than_the_head_limit_together_are_all_an
     last = b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     answer = await exchange(service_url, request * count + last)
     assert answer.count(b"HTTP/1.1 200 OK") == count + 1
+
+
+class RecordingTransport:
+    """What HeadWithBody passes on to the socket, one entry per write."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+def test_a_response_head_leaves_with_its_body_in_one_write() -> None:
+    transport, sent = RecordingTransport(), []
+    held = HeadWithBody(transport, lambda: sent.append(True))
+    held.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+    assert transport.writes == []
+    held.write(b"{}")
+    held.response_sent()
+    assert transport.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"]
+    assert sent == [True]
+
+
+def test_a_response_without_body_bytes_still_sends_its_head() -> None:
+    for finish in ("response_sent", "close"):
+        transport = RecordingTransport()
+        held = HeadWithBody(transport, lambda: None)
+        held.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        getattr(held, finish)()
+        assert transport.writes == [b"HTTP/1.1 204 No Content\r\n\r\n"], finish
+
+
+def test_an_interim_100_continue_is_not_held_back() -> None:
+    transport = RecordingTransport()
+    held = HeadWithBody(transport, lambda: None)
+    held.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    assert transport.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
+    held.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    held.write(b"ok")
+    assert transport.writes[1:] == [b"HTTP/1.1 200 OK\r\n\r\nok"]
+
+
+async def test_a_client_expecting_100_continue_gets_it_before_it_sends_the_body(
+    service_url: str,
+) -> None:
+    host, port = service_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    body = b'{"operation_type":"DEPOSIT","amount":"1.00"}'
+    try:
+        writer.write(
+            f"POST {operation_url(uuid.uuid4())} HTTP/1.1\r\nHost: x\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            "Expect: 100-continue\r\nConnection: close\r\n\r\n".encode()
+        )
+        interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        writer.write(body)
+        answer = await asyncio.wait_for(reader.read(), timeout=10)
+    finally:
+        writer.close()
+    assert status_of(answer) == 200
+    assert answer.endswith(b"}")
+
+
+async def test_head_and_bodiless_answers_on_a_kept_alive_connection_all_arrive(
+    service_url: str,
+) -> None:
+    head = b"HEAD /health/live HTTP/1.1\r\nHost: x\r\n\r\n"
+    get = b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    answer = await exchange(service_url, head + get)
+    first, second = answer.split(b"\r\n\r\n", 1)
+    assert first.startswith(b"HTTP/1.1 405 ")  # a GET route answers HEAD with 405, no body
+    assert status_of(second) == 200
+    assert second.endswith(b'{"status":"ok"}')

@@ -74,7 +74,7 @@ def _serve(settings: Settings, *, migrate: bool) -> None:
             port=settings.port,
             workers=settings.workers,
             loop="uvloop",
-            http="wallet_api.http.head_limit:BoundedHttpToolsProtocol",
+            http="wallet_api.http.protocol:BoundedHttpToolsProtocol",
             log_level=settings.log_level,
             log_config=logging_config(settings.log_level),
             # The app logs each request itself, as JSON with its request id.

@@ -1,11 +1,16 @@
-"""The HTTP/1.1 protocol the server runs: uvicorn's httptools one, with a bound on the head.
+"""The HTTP/1.1 protocol the server runs: uvicorn's httptools one, with two changes.
 
-httptools keeps a request line and headers of any size in memory until they end, so a client
-could send megabytes of header; this protocol answers 431 and closes the connection instead.
+- A bound on the head: httptools keeps a request line and headers of any size in memory until
+  they end, so a client could send megabytes of header; this protocol answers 431 and closes
+  the connection instead.
+- One write per response: uvicorn writes a response's head and its body separately, two
+  system calls and two TCP segments for every small JSON answer; here the head waits for the
+  first body bytes and leaves with them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -53,6 +58,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             # Stops the parser; uvicorn then answers through send_400_response, below.
             raise ValueError("request head too large")
         super().on_headers_complete()
+        cycle = self.cycle
+        held = HeadWithBody(cycle.transport, cycle.on_response)
+        cycle.transport = held
+        cycle.on_response = held.response_sent
 
     def send_400_response(self, msg: str) -> None:
         if self._head_too_large:
@@ -65,3 +74,46 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             self.transport.write(_TOO_LARGE)
             self.transport.close()
+
+
+_CONTINUE = b"HTTP/1.1 100 Continue"
+
+
+class HeadWithBody:
+    """The transport as one response cycle sees it: the response's head is held back until the
+    first body bytes follow it, or the response ends without any (HEAD, 204), or the
+    connection closes."""
+
+    __slots__ = ("_head", "_head_seen", "_on_response", "_transport")
+
+    def __init__(self, transport: Any, on_response: Callable[[], None]) -> None:
+        self._transport = transport
+        self._on_response = on_response
+        self._head: bytes | None = None
+        self._head_seen = False
+
+    def write(self, data: bytes) -> None:
+        # An interim 100 Continue goes at once: the client waits for it to send the body.
+        if not self._head_seen and not data.startswith(_CONTINUE):
+            self._head_seen = True
+            self._head = data
+            return
+        if self._head is not None:
+            data, self._head = self._head + data, None
+        self._transport.write(data)
+
+    def response_sent(self) -> None:
+        self._flush()
+        self._on_response()
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def _flush(self) -> None:
+        if self._head is not None:
+            head, self._head = self._head, None
+            self._transport.write(head)
