@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import logging
 import re
+import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -15,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.support import create_wallet, deposit, operation_url, running_service, transfer
 from tests.support import service_environment as environment
 from wallet_api.app import create_app
+from wallet_api.logs import JsonFormatter, StderrHandler
 from wallet_api.settings import Settings
 
 OPERATION_ROUTE = "/api/v1/wallets/{wallet_id}/operation"
@@ -190,3 +195,58 @@ def test_each_request_is_one_json_log_line_without_secrets(
     for secret in [*secrets.values(), "secret-query-4", "31.41"]:
         assert secret not in text
     assert '"GET /health/live HTTP/1.1"' not in text
+
+
+class CountedStream(io.StringIO):
+    """stderr as the log handler sees it, counting the writes it is given."""
+
+    writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+@pytest.fixture
+def json_logger() -> Iterator[logging.Logger]:
+    handler = StderrHandler()
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger(f"test.{uuid.uuid4()}")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    yield logger
+    logger.removeHandler(handler)
+
+
+async def test_the_log_lines_of_one_turn_of_the_event_loop_leave_in_one_write(
+    json_logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = CountedStream()
+    monkeypatch.setattr(sys, "stderr", stream)
+    for n in range(3):
+        json_logger.info("line %d", n)
+    await asyncio.sleep(0)
+    assert stream.writes == 1
+    messages = [json.loads(line)["message"] for line in stream.getvalue().splitlines()]
+    assert messages == ["line 0", "line 1", "line 2"]
+
+
+async def test_log_lines_still_pending_are_written_by_a_flush(
+    json_logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = CountedStream()
+    monkeypatch.setattr(sys, "stderr", stream)
+    json_logger.info("before shutdown")
+    for handler in json_logger.handlers:
+        handler.flush()  # what logging.shutdown does at exit
+    assert json.loads(stream.getvalue())["message"] == "before shutdown"
+
+
+def test_outside_an_event_loop_a_log_line_is_written_at_once(
+    json_logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = CountedStream()
+    monkeypatch.setattr(sys, "stderr", stream)
+    json_logger.info("now")
+    assert json.loads(stream.getvalue())["message"] == "now"

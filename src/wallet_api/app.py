@@ -28,6 +28,7 @@ from wallet_api.ledger.api_keys import Access, ApiKeys, decide_rate_limit
 from wallet_api.ledger.errors import LedgerError
 from wallet_api.ledger.operations import Ledger
 from wallet_api.ledger.rate_limits import RateLimiter
+from wallet_api.logs import skip_unused_record_fields
 from wallet_api.settings import Settings
 from wallet_api.storage.database import Database
 from wallet_api.storage.errors import StorageUnavailable
@@ -166,6 +167,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(SecurityHeaders)  # the outermost: on the 413s of the limit too
     # Added last, so outermost: it sees, counts and logs every answer, refusals included.
     app.add_middleware(RequestObserver, log_requests=settings.access_log)
+    skip_unused_record_fields()
     return app
 
 
