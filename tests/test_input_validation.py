@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from decimal import Decimal
 from urllib.parse import quote
 
 import asyncpg
@@ -229,16 +230,19 @@ async def test_uppercase_and_braced_uuids_address_the_same_wallet(
     ["operation_typ=DEPOSIT", "limit=5&limt=5", "=x", "cursor=&debug=1"],
 )
 async def test_unknown_query_parameters_return_422_and_are_named(
-    client: httpx.AsyncClient, query: str
+    client: httpx.AsyncClient, db: asyncpg.Connection, query: str
 ) -> None:
     wallet_id = uuid.uuid4()
     assert (await deposit(client, wallet_id, 5)).status_code == 200
+    body = {"operation_type": "DEPOSIT", "amount": "1.00"}
     for response in (
         await client.get(f"/api/v1/wallets/{wallet_id}/operations?{query}"),
         await client.get(f"/api/v1/wallets/{wallet_id}?{query}"),
+        await client.post(f"{operation_url(wallet_id)}?{query}", json=body),
     ):
         assert_problem(response, 422, "validation_error")
         assert response.json()["errors"][-1]["loc"][0] == "query"
+    assert await balance_of(db, wallet_id) == Decimal("5.00")
 
 
 SQL_LOOKING = [

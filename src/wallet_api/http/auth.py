@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 
 from wallet_api.ledger.api_keys import Access, Scope
 from wallet_api.ledger.errors import MissingScope, Unauthenticated
@@ -27,27 +28,42 @@ BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(beare
 # The statuses every route behind an access dependency may answer, for `described(...)`.
 ACCESS_STATUSES = (401, 403, 429)
 
+# How a route that checks access by hand (see `admit`) declares it in the OpenAPI document.
+BEARER_SECURITY = [{bearer.scheme_name: []}]
+
 
 def require_scope(scope: Scope) -> Callable[..., Awaitable[None]]:
     """A dependency that lets a request through only with a valid key that has `scope`."""
 
     async def check(request: Request, credentials: BearerCredentials) -> None:
-        access: Access = request.app.state.access
-        key = credentials.credentials if credentials is not None else None
-        try:
-            await access.admit(key, scope)
-        except (Unauthenticated, MissingScope) as refusal:
-            client = request.client.host if request.client else "unknown"
-            log.warning(
-                "refused %s %r from %s: %s",
-                request.method,
-                request.url.path,
-                client,
-                refusal.reason,
-            )
-            raise
+        await admit(request, credentials.credentials if credentials is not None else None, scope)
 
     return check
+
+
+def bearer_key(request: Request) -> str | None:
+    """The key of an `Authorization: Bearer <key>` header, read as `bearer` reads it."""
+    scheme, credentials = get_authorization_scheme_param(request.headers.get("authorization"))
+    if not (scheme and credentials) or scheme.lower() != "bearer":
+        return None
+    return credentials
+
+
+async def admit(request: Request, key: str | None, scope: Scope) -> None:
+    """Let the request through only with a valid `key` that has `scope`; log a refusal."""
+    access: Access = request.app.state.access
+    try:
+        await access.admit(key, scope)
+    except (Unauthenticated, MissingScope) as refusal:
+        client = request.client.host if request.client else "unknown"
+        log.warning(
+            "refused %s %r from %s: %s",
+            request.method,
+            request.url.path,
+            client,
+            refusal.reason,
+        )
+        raise
 
 
 ReadAccess = Depends(require_scope(Scope.WALLETS_READ))

@@ -9,13 +9,23 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
 
 from wallet_api.http.answers import answer_response, idempotent_request, renderer
-from wallet_api.http.auth import ACCESS_STATUSES, ReadAccess, WriteAccess
+from wallet_api.http.auth import (
+    ACCESS_STATUSES,
+    BEARER_SECURITY,
+    ReadAccess,
+    WriteAccess,
+    admit,
+    bearer_key,
+)
 from wallet_api.http.dependencies import (
     IDEMPOTENCY_KEY_PARAMETER,
     LedgerDep,
     StrictQuery,
     get_ledger,
     idempotency_key,
+    path_uuid,
+    refuse_unknown_query_parameters,
+    uuid_path_parameter,
 )
 from wallet_api.http.exact_json import ExactJSONResponse, ExactJSONRoute, body_schema, exact_body
 from wallet_api.http.problems import described
@@ -29,6 +39,7 @@ from wallet_api.http.schemas import (
     operations_page_body,
     wallet_body,
 )
+from wallet_api.ledger.api_keys import Scope
 from wallet_api.ledger.history import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, HistoryQuery
 from wallet_api.ledger.operations import OperationType
 
@@ -38,6 +49,9 @@ router = APIRouter(
     route_class=ExactJSONRoute,
     dependencies=[StrictQuery],
 )
+
+# The hot route: no dependencies at all, it reads its request by hand (see `post_operation`).
+hot_router = APIRouter(prefix="/api/v1/wallets", tags=["wallets"], route_class=ExactJSONRoute)
 
 
 @router.post(
@@ -65,13 +79,16 @@ async def get_wallet(wallet_id: uuid.UUID, ledger: LedgerDep) -> ExactJSONRespon
     return ExactJSONResponse(wallet_body(wallet))
 
 
-@router.post(
+@hot_router.post(
     "/{wallet_id}/operation",
     response_model=OperationResponse,
-    dependencies=[WriteAccess],
     responses=described(400, 404, 409, 413, 422, 503, *ACCESS_STATUSES),
     summary="Deposit into or withdraw from a wallet",
-    openapi_extra={**body_schema(OperationRequest), "parameters": [IDEMPOTENCY_KEY_PARAMETER]},
+    openapi_extra={
+        **body_schema(OperationRequest),
+        "security": BEARER_SECURITY,
+        "parameters": [uuid_path_parameter("wallet_id"), IDEMPOTENCY_KEY_PARAMETER],
+    },
     description=(
         "A DEPOSIT into an unknown wallet creates it in the default currency. A WITHDRAW from "
         "an unknown wallet is 404 `wallet_not_found`; above the balance it is 400 "
@@ -82,8 +99,12 @@ async def get_wallet(wallet_id: uuid.UUID, ledger: LedgerDep) -> ExactJSONRespon
         "still running it may be 409 `idempotency_key_in_progress`."
     ),
 )
-async def post_operation(wallet_id: uuid.UUID, request: Request) -> Response:
-    # The hot route: body, header and ledger are read by hand (see `exact_body`).
+async def post_operation(request: Request) -> Response:
+    # The hot route reads its whole request by hand, checks in the order FastAPI's dependencies
+    # and parameters would run: the benchmark showed that machinery costing a fifth of its CPU.
+    await refuse_unknown_query_parameters(request)
+    await admit(request, bearer_key(request), Scope.WALLETS_WRITE)
+    wallet_id = path_uuid(request, "wallet_id")
     body = await exact_body(request, OperationRequest)
     ledger = get_ledger(request)
     once = await idempotent_request(request, idempotency_key(request))
