@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import timedelta
 from decimal import Decimal
 
@@ -13,7 +13,19 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.support import assert_books_balance, balance_of, deposit, ledger_problems, withdraw
+from tests.support import (
+    Samples,
+    assert_books_balance,
+    balance_of,
+    create_wallet,
+    deposit,
+    hold,
+    ledger_problems,
+    scrape,
+    transfer,
+    value,
+    withdraw,
+)
 from wallet_api.ledger.errors import InsufficientFunds, InvalidAmount
 from wallet_api.ledger.operations import Ledger, Operation, OperationType
 from wallet_api.settings import Settings
@@ -114,3 +126,105 @@ async def test_a_read_shared_with_others_still_sees_every_write_acknowledged_bef
     await asyncio.gather(*(write_then_read() for _ in range(150)), *(reader() for _ in range(20)))
     assert stale == []
     assert '"balance":1.51' in (await client.get(f"/api/v1/wallets/{wallet_id}")).text
+
+
+def batched_with_others(samples: Samples, kind: str) -> float:
+    """How many requests of a kind went in a batch with others, by the service's metrics."""
+    batches = value(samples, "wallet_group_commit_batch_size_count", kind=kind)
+    batched = value(samples, "wallet_group_commit_batch_size_sum", kind=kind)
+    return batched - batches
+
+
+async def while_wallet_is_locked(
+    db: asyncpg.Connection, wallet_id: uuid.UUID, requests: list[Awaitable[httpx.Response]]
+) -> list[httpx.Response]:
+    """Send the requests while this test holds the wallet's row: they queue up in the
+    workers behind the first request of each, and go together once the row is free."""
+    async with db.transaction():
+        await db.execute("SELECT 1 FROM wallets WHERE id = $1 FOR UPDATE", wallet_id)
+        sending = asyncio.gather(*requests)
+        await asyncio.sleep(1)
+    return await sending
+
+
+async def test_transfers_into_a_hot_wallet_go_in_batches_and_a_refused_one_fails_alone(
+    client: httpx.AsyncClient, db: asyncpg.Connection, database_url: str
+) -> None:
+    merchant = await create_wallet(client)
+    payers = [await create_wallet(client, funds="1.00") for _ in range(30)]
+    broke = [await create_wallet(client) for _ in range(10)]
+    missing = uuid.uuid4()
+    before = await scrape(client)
+    requests = [transfer(client, payer, merchant, "1.00") for payer in payers]
+    requests += [transfer(client, payer, merchant, "1.00") for payer in broke]
+    requests += [
+        transfer(client, missing, merchant, "1.00"),
+        transfer(client, merchant, merchant, "1"),
+    ]
+    responses = await while_wallet_is_locked(db, merchant, requests)
+
+    assert [r.status_code for r in responses[:30]] == [201] * 30
+    assert [r.json()["code"] for r in responses[30:40]] == ["insufficient_funds"] * 10
+    assert responses[40].json()["code"] == "wallet_not_found"
+    assert responses[41].status_code in (400, 422)
+    assert len({r.json()["id"] for r in responses[:30]}) == 30
+    after = await scrape(client)
+    assert batched_with_others(after, "transfers") > batched_with_others(before, "transfers")
+    assert await balance_of(db, merchant) == Decimal("30.00")
+    assert await ledger_problems(db, [merchant, *payers, *broke]) == []
+    assert_books_balance(database_url)
+
+
+async def test_payouts_from_a_hot_wallet_never_overdraw_it(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    treasury = await create_wallet(client, funds="10.00")
+    payees = [await create_wallet(client) for _ in range(40)]
+    requests = [transfer(client, treasury, payee, "0.50") for payee in payees]
+    responses = await while_wallet_is_locked(db, treasury, requests)
+
+    paid = [r for r in responses if r.status_code == 201]
+    refused = [r for r in responses if r.status_code != 201]
+    assert len(paid) == 20
+    assert {r.json()["code"] for r in refused} == {"insufficient_funds"}
+    assert await balance_of(db, treasury) == Decimal("0.00")
+    assert await ledger_problems(db, [treasury, *payees]) == []
+
+
+async def test_holds_captures_and_voids_on_a_hot_wallet_each_get_their_own_outcome(
+    client: httpx.AsyncClient, db: asyncpg.Connection, database_url: str
+) -> None:
+    wallet_id = await create_wallet(client, funds="10.00")
+    held = [await hold(client, wallet_id, "1.00") for _ in range(6)]
+    hold_ids = [response.json()["id"] for response in held]
+    before = await scrape(client)
+    captures = [
+        client.post(f"/api/v1/holds/{hold_ids[0]}/capture", json={}),
+        client.post(f"/api/v1/holds/{hold_ids[1]}/capture", json={"amount": "0.25"}),
+        # More than the hold: refused, and rolled back alone inside its batch.
+        client.post(f"/api/v1/holds/{hold_ids[2]}/capture", json={"amount": "5.00"}),
+        client.post(f"/api/v1/holds/{hold_ids[3]}/void"),
+        # The same hold twice: one of them finds it already captured.
+        client.post(f"/api/v1/holds/{hold_ids[4]}/capture", json={}),
+        client.post(f"/api/v1/holds/{hold_ids[4]}/capture", json={}),
+    ]
+    new_holds = [hold(client, wallet_id, "1.00") for _ in range(8)]
+    responses = await while_wallet_is_locked(db, wallet_id, [*captures, *new_holds])
+
+    assert [r.status_code for r in responses[:2]] == [200, 200]
+    assert responses[2].json()["code"] == "validation_error" or responses[2].status_code == 400
+    assert responses[3].json()["status"] == "VOIDED"
+    assert sorted(r.status_code for r in responses[4:6]) == [200, 409]
+    # 10.00 less the 2.25 captured is 7.75; holds 2 and 5 still reserve 2.00, so 5.75 is
+    # available for 8 new holds of 1.00: five land, three are refused.
+    created = [r for r in responses[6:] if r.status_code == 201]
+    refused = [r for r in responses[6:] if r.status_code != 201]
+    assert len(created) == 5
+    assert {r.json()["code"] for r in refused} == {"insufficient_funds"}
+    wallet = await client.get(f"/api/v1/wallets/{wallet_id}")
+    assert json.loads(wallet.text, parse_float=Decimal)["available_balance"] == Decimal("0.75")
+    assert await balance_of(db, wallet_id) == Decimal("7.75")
+    after = await scrape(client)
+    assert batched_with_others(after, "decisions") > batched_with_others(before, "decisions")
+    assert await ledger_problems(db, [wallet_id]) == []
+    assert_books_balance(database_url)

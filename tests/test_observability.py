@@ -12,35 +12,25 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import create_wallet, deposit, operation_url, running_service, transfer
+from tests.support import (
+    create_wallet,
+    deposit,
+    operation_url,
+    running_service,
+    scrape,
+    transfer,
+    value,
+)
 from tests.support import service_environment as environment
 from wallet_api.app import create_app
 from wallet_api.logs import JsonFormatter, StderrHandler
 from wallet_api.settings import Settings
 
 OPERATION_ROUTE = "/api/v1/wallets/{wallet_id}/operation"
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-async def scrape(client: httpx.AsyncClient) -> Samples:
-    """Every sample of /metrics by name and labels."""
-    response = await client.get("/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
 
 
 async def test_metrics_add_up_the_requests_of_every_worker_by_route_and_status(
@@ -98,10 +88,18 @@ async def test_metrics_count_ledger_decisions_and_the_money_they_moved(
     assert delta(moved, currency="EUR", type="DEPOSIT") == pytest.approx(0.66)
 
 
-async def test_metrics_show_group_commit_batches_and_the_pool(client: httpx.AsyncClient) -> None:
-    before = await scrape(client)
+async def test_metrics_show_group_commit_batches_and_the_pool(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
     wallet_id = uuid.uuid4()
-    responses = await asyncio.gather(*(deposit(client, wallet_id, "0.01") for _ in range(100)))
+    await deposit(client, wallet_id, "0.01")
+    before = await scrape(client)
+    # The wallet's row is held here, so the deposits queue up behind the first of each worker.
+    async with db.transaction():
+        await db.execute("SELECT 1 FROM wallets WHERE id = $1 FOR UPDATE", wallet_id)
+        sending = asyncio.gather(*(deposit(client, wallet_id, "0.01") for _ in range(100)))
+        await asyncio.sleep(1)
+    responses = await sending
     assert {response.status_code for response in responses} == {200}
     after = await scrape(client)
 

@@ -166,7 +166,7 @@ async def _prepare(bench: Bench, bench_run: Run) -> list[Scenario]:
             selected += scenarios.history_probe(ledger.deep_wallet, cursor, ledger.deep_operations)
         if options.scenarios:
             selected = [s for s in selected if s.name in options.scenarios]
-        for wallets in dict.fromkeys(s.wallets for s in selected if s.wallets is not None):
+        for wallets in dict.fromkeys(w for s in selected for w in s.wallets):
             await fill.create_wallets(connection, wallets)
     finally:
         await connection.close()
@@ -214,8 +214,8 @@ def _measure_pgbench(bench: Bench, scenario: Scenario, result: ScenarioResult) -
     if options.warmup > 0:
         pgbench_run(options.warmup, "warmup")
     result.load, result.output = pgbench_run(options.duration, "log")
-    if scenario.wallets is not None:
-        asyncio.run(_book_unrecorded(bench.database, scenario.wallets.id()))
+    for wallets in scenario.wallets:
+        asyncio.run(_book_unrecorded(bench.database, wallets.id()))
 
 
 async def _book_unrecorded(database: BenchDatabase, wallet: uuid.UUID) -> None:

@@ -20,6 +20,12 @@ HOT_MIXED_WALLET = WalletSet(group=3, count=1, balance_minor=1_000_000_000_00)
 SPREAD_WALLETS = WalletSet(group=4, count=10_000)
 TRANSFER_WALLETS = WalletSet(group=5, count=1_000, balance_minor=1_000_000_00)
 DB_CEILING_WALLET = WalletSet(group=6, count=1)
+PAYER_WALLETS = WalletSet(group=7, count=1_000, balance_minor=1_000_000_00)
+MERCHANT_WALLET = WalletSet(group=8, count=1)
+# Holds of 0.01 for a whole run never come near its available balance.
+HOLD_WALLET = WalletSet(group=9, count=1, balance_minor=1_000_000_000_00)
+HOLDS_PATH = "/api/v1/wallets/{wallet_id}/holds"
+HOLD = '{"amount":"0.01","expires_in_seconds":3600}'
 
 HOT_CONNECTIONS_AT_SCALE = (1, 8, 64, 256)
 
@@ -30,7 +36,7 @@ class Scenario:
     summary: str
     tool: str
     script: str
-    wallets: WalletSet | None = None
+    wallets: tuple[WalletSet, ...] = ()
     connections: int | None = None  # None: the run's --connections
     requires_path: str | None = None  # skipped, with a note, when the API lacks this route
 
@@ -118,12 +124,31 @@ end
     )
 
 
+def _payments(payers: WalletSet, merchant: uuid.UUID) -> str:
+    payer = _prefix(payers) + "%012x"
+    body = f'{{"from_wallet_id":"{payer}","to_wallet_id":"{merchant}","amount":"0.01"}}'
+    return (
+        _SEEDED
+        + f"""
+local headers = {{["Content-Type"] = "application/json"}}
+function init(args)
+   math.randomseed(seed * 7919 + os.time())
+end
+function request()
+   local from = math.random({payers.count})
+   return wrk.format("POST", "{TRANSFERS_PATH}", headers, string.format('{body}', from))
+end
+"""
+    )
+
+
 def _hot(name: str, connections: int | None) -> Scenario:
     path = OPERATION_PATH.format(wallet_id=HOT_WALLET.id())
     summary = "deposits of 0.01 into one wallet"
     if connections is not None:
         summary += f", {connections} connection{'s' if connections > 1 else ''}"
-    return Scenario(name, summary, "wrk", _static("POST", path, DEPOSIT), HOT_WALLET, connections)
+    script = _static("POST", path, DEPOSIT)
+    return Scenario(name, summary, "wrk", script, (HOT_WALLET,), connections)
 
 
 STANDARD: tuple[Scenario, ...] = (
@@ -138,14 +163,14 @@ STANDARD: tuple[Scenario, ...] = (
         "pgbench: the single-row balance UPDATE ... RETURNING on one hot row",
         "pgbench",
         pgbench.SCRIPT.format(wallet_id=DB_CEILING_WALLET.id()),
-        DB_CEILING_WALLET,
+        (DB_CEILING_WALLET,),
     ),
     Scenario(
         "read",
         "GET one wallet's balance",
         "wrk",
         _static("GET", f"/api/v1/wallets/{READ_WALLET.id()}"),
-        READ_WALLET,
+        (READ_WALLET,),
     ),
     _hot("hot", None),
     Scenario(
@@ -153,22 +178,38 @@ STANDARD: tuple[Scenario, ...] = (
         "deposits and withdrawals of 0.01, in turn, on one pre-funded wallet",
         "wrk",
         _alternating(OPERATION_PATH.format(wallet_id=HOT_MIXED_WALLET.id()), (DEPOSIT, WITHDRAW)),
-        HOT_MIXED_WALLET,
+        (HOT_MIXED_WALLET,),
     ),
     Scenario(
         "spread",
         f"deposits of 0.01 into {SPREAD_WALLETS.count:,} wallets at random",
         "wrk",
         _spread(SPREAD_WALLETS),
-        SPREAD_WALLETS,
+        (SPREAD_WALLETS,),
     ),
     Scenario(
         "transfer",
         f"transfers of 0.01 between {TRANSFER_WALLETS.count:,} pre-funded wallets at random",
         "wrk",
         _transfers(TRANSFER_WALLETS),
-        TRANSFER_WALLETS,
+        (TRANSFER_WALLETS,),
         requires_path=TRANSFERS_PATH,
+    ),
+    Scenario(
+        "hot-transfer",
+        f"transfers of 0.01 from {PAYER_WALLETS.count:,} pre-funded wallets at random into one",
+        "wrk",
+        _payments(PAYER_WALLETS, MERCHANT_WALLET.id()),
+        (PAYER_WALLETS, MERCHANT_WALLET),
+        requires_path=TRANSFERS_PATH,
+    ),
+    Scenario(
+        "hot-hold",
+        "holds of 0.01 (for an hour) on one pre-funded wallet",
+        "wrk",
+        _static("POST", HOLDS_PATH.format(wallet_id=HOLD_WALLET.id()), HOLD),
+        (HOLD_WALLET,),
+        requires_path=HOLDS_PATH,
     ),
 )
 

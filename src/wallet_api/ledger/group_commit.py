@@ -5,8 +5,9 @@ wallet wait in a queue; when it ends, the whole queue is served by the next roun
 first request on an idle wallet runs at once, so no timer ever adds latency, and a queued
 request is always served by a round trip that starts after it arrived: it sees every write
 acknowledged before it. Writes use it as group commit (one transaction for the queued deposits
-and withdrawals), reads to share one query among concurrent reads of a balance. Other workers
-and replicas stay correct because the database's row lock still serializes their batches.
+and withdrawals, another for the queued transfers and holds), reads to share one query among
+concurrent reads of a balance. Other workers and replicas stay correct because the database's
+row lock still serializes their batches.
 """
 
 from __future__ import annotations
@@ -61,17 +62,23 @@ class WalletQueues(Generic[Item, Result]):
         self._serving: set[asyncio.Task[None]] = set()
         self.stats = BatchStats()
 
-    async def submit(self, wallet_id: uuid.UUID, item: Item) -> Result:
-        queue = self._queues.get(wallet_id)
-        if queue is not None:
-            pending: Pending[Item, Result] = Pending(item)
-            queue.append(pending)
-            return await pending.future
-        self._queues[wallet_id] = []
+    async def submit(self, wallet_id: uuid.UUID, item: Item, *others: uuid.UUID) -> Result:
+        """Serve `item`, which touches `wallet_id` and `others`: in the queue of the first of
+        them with a round trip in flight, else at once, with all of them marked busy."""
+        wallets = tuple(dict.fromkeys((wallet_id, *others)))
+        for wallet in wallets:
+            queue = self._queues.get(wallet)
+            if queue is not None:
+                pending: Pending[Item, Result] = Pending(item)
+                queue.append(pending)
+                return await pending.future
+        for wallet in wallets:
+            self._queues[wallet] = []
         try:
             return await self._run_one(wallet_id, item)
         finally:
-            self._next(wallet_id)
+            for wallet in wallets:
+                self._next(wallet)
 
     def _next(self, wallet_id: uuid.UUID) -> None:
         """The wallet's round trip ended: serve the queue, or mark the wallet idle."""

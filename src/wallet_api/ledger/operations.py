@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -31,7 +31,7 @@ from wallet_api.ledger.group_commit import Pending, WalletQueues
 from wallet_api.ledger.holds import Hold, HoldStatus, release_lapsed_holds, without_lapsed_holds
 from wallet_api.ledger.idempotency import Answer, IdempotentRequest, run_once
 from wallet_api.ledger.retry import retry_conflicts
-from wallet_api.ledger.transfers import Transfer
+from wallet_api.ledger.transfers import Transfer, TransferOrder
 from wallet_api.storage import idempotency as idempotency_store
 from wallet_api.storage import migrations
 from wallet_api.storage import wallets as store
@@ -88,6 +88,18 @@ QueuedMove = Pending[Move, Operation]
 
 
 @dataclass(frozen=True, slots=True)
+class Decision:
+    """A hold, its capture or its void waiting for its wallet: `decide` runs inside a
+    transaction."""
+
+    wallets: tuple[uuid.UUID, ...]
+    decide: Callable[[AsyncConnection], Awaitable[object]]
+
+
+QueuedDecision = Pending[Decision, object]
+
+
+@dataclass(frozen=True, slots=True)
 class OperationsPage:
     items: list[Operation]
     next_cursor: str | None
@@ -120,13 +132,24 @@ class Ledger:
         self._group_commit: WalletQueues[Move, Operation] | None = (
             WalletQueues("writes", self._apply_one, self._apply_batch) if group_commit else None
         )
+        self._transfers: WalletQueues[TransferOrder, Transfer] | None = (
+            WalletQueues("transfers", self._transfer_one, self._transfer_batch)
+            if group_commit
+            else None
+        )
+        self._decisions: WalletQueues[Decision, object] | None = (
+            WalletQueues("decisions", self._decide_one, self._decide_batch)
+            if group_commit
+            else None
+        )
         self._reads: WalletQueues[None, Wallet] = WalletQueues(
             "reads", self._read_one, self._read_shared
         )
         self._default_currency = default_currency
         self._idempotency_ttl = idempotency_ttl
-        # A wallet's currency never changes, so a remembered one is never stale.
+        # A wallet's currency never changes, nor a hold's wallet: a remembered one is never stale.
         self._currencies: dict[uuid.UUID, str] = {}
+        self._hold_wallets: dict[uuid.UUID, uuid.UUID] = {}
 
     @property
     def group_commit(self) -> WalletQueues[Move, Operation] | None:
@@ -334,10 +357,34 @@ class Ledger:
         render: Callable[[Transfer | LedgerError], Answer],
         request: IdempotentRequest | None = None,
     ) -> Answer:
-        async def action(connection: AsyncConnection) -> Transfer:
-            return await transfers.transfer(connection, from_wallet_id, to_wallet_id, amount)
+        order = TransferOrder(from_wallet_id, to_wallet_id, amount)
 
-        return await self._execute(TRANSFER, action, render, request)
+        async def action(connection: AsyncConnection) -> Transfer:
+            return await transfers.transfer(connection, order)
+
+        queued = None
+        if self._transfers is not None:
+            queued = functools.partial(self._transfers.submit, from_wallet_id, order, to_wallet_id)
+        return await self._execute(TRANSFER, action, render, request, queued)
+
+    async def _transfer_one(self, _: uuid.UUID, order: TransferOrder) -> Transfer:
+        async def attempt() -> Transfer:
+            async with self._db.transaction() as connection:
+                return await transfers.transfer(connection, order)
+
+        return await retry_conflicts(attempt)
+
+    async def _transfer_batch(
+        self, _: uuid.UUID, batch: list[Pending[TransferOrder, Transfer]]
+    ) -> None:
+        """Serve a queue of transfers: decided together, recorded in one statement, one commit."""
+
+        async def attempt() -> list[Transfer | LedgerError]:
+            async with self._db.transaction() as connection:
+                return await transfers.transfer_many(connection, [p.item for p in batch])
+
+        outcomes = await retry_conflicts(attempt)
+        _settle(batch, outcomes)
 
     async def get_transfer(self, transfer_id: uuid.UUID) -> Transfer:
         async with self._db.connect() as connection:
@@ -352,9 +399,11 @@ class Ledger:
         request: IdempotentRequest | None = None,
     ) -> Answer:
         async def action(connection: AsyncConnection) -> Hold:
-            return await holds.create_hold(connection, wallet_id, amount, expires_in_seconds)
+            hold = await holds.create_hold(connection, wallet_id, amount, expires_in_seconds)
+            self._remember_hold(hold)
+            return hold
 
-        return await self._execute(HOLD, action, render, request)
+        return await self._execute(HOLD, action, render, request, self._queued(action, wallet_id))
 
     async def capture_hold(
         self,
@@ -367,7 +416,8 @@ class Ledger:
             hold, _ = await holds.capture_hold(connection, hold_id, amount)
             return hold
 
-        return await self._execute(OperationType.HOLD_CAPTURE, action, render, request)
+        queued = self._queued(action, *self._wallets_of_hold(hold_id))
+        return await self._execute(OperationType.HOLD_CAPTURE, action, render, request, queued)
 
     async def void_hold(
         self,
@@ -378,11 +428,37 @@ class Ledger:
         async def action(connection: AsyncConnection) -> Hold:
             return await holds.void_hold(connection, hold_id)
 
-        return await self._execute(HOLD_VOID, action, render, request)
+        queued = self._queued(action, *self._wallets_of_hold(hold_id))
+        return await self._execute(HOLD_VOID, action, render, request, queued)
 
     async def get_hold(self, hold_id: uuid.UUID) -> Hold:
         async with self._db.connect() as connection:
-            return await holds.get_hold(connection, hold_id)
+            hold = await holds.get_hold(connection, hold_id)
+        self._remember_hold(hold)
+        return hold
+
+    def _remember_hold(self, hold: Hold) -> None:
+        if len(self._hold_wallets) >= _CURRENCY_CACHE_SIZE:
+            self._hold_wallets.clear()
+        self._hold_wallets[hold.id] = hold.wallet_id
+
+    def _queued(
+        self, action: Callable[[AsyncConnection], Awaitable[T]], *wallets: uuid.UUID
+    ) -> Callable[[], Awaitable[T]] | None:
+        """The action decided in the queue of its wallet (group commit), when there is one."""
+        if self._decisions is None or not wallets:
+            return None
+        decision = Decision(wallets, action)
+        return cast(
+            Callable[[], Awaitable[T]],
+            functools.partial(self._decisions.submit, wallets[0], decision, *wallets[1:]),
+        )
+
+    def _wallets_of_hold(self, hold_id: uuid.UUID) -> tuple[uuid.UUID, ...]:
+        """The hold's wallet when this worker has seen the hold; a hold it has not seen is
+        captured or voided in a transaction of its own."""
+        wallet_id = self._hold_wallets.get(hold_id)
+        return () if wallet_id is None else (wallet_id,)
 
     async def sweep_lapsed_holds(self) -> int:
         return await holds.sweep_lapsed_holds(self._db)
@@ -393,29 +469,58 @@ class Ledger:
         action: Callable[[AsyncConnection], Awaitable[T]],
         render: Callable[[T | LedgerError], Answer],
         request: IdempotentRequest | None,
+        queued: Callable[[], Awaitable[T]] | None = None,
     ) -> Answer:
         """Run `action` in one transaction, under the idempotency key when there is one, again
-        after a conflict; count what was decided once it is committed."""
+        after a conflict; count what was decided once it is committed. Without a key, `queued`
+        (when given) decides it instead, in a batch with others on its wallets."""
         decided: list[T | LedgerError] = []
 
         def remember(outcome: T | LedgerError) -> Answer:
             decided.append(outcome)
             return render(outcome)
 
-        async def attempt() -> Answer:
-            async with self._db.transaction() as connection:
-                return remember(await action(connection))
-
         try:
             if request is not None:
                 answer = await run_once(self._db, request, self._idempotency_ttl, action, remember)
+            elif queued is not None:
+                answer = remember(await queued())
             else:
-                answer = await retry_conflicts(attempt)
+                answer = remember(await self._decide_one(None, Decision((), action)))
         except Exception as failure:
             _count(kind, failure)
             raise
         _count(kind, REPLAYED if answer.replayed else decided[-1])
         return answer
+
+    async def _decide_one(self, _: uuid.UUID | None, decision: Decision) -> Any:
+        async def attempt() -> object:
+            async with self._db.transaction() as connection:
+                return await decision.decide(connection)
+
+        return await retry_conflicts(attempt)
+
+    async def _decide_batch(self, _: uuid.UUID, batch: list[QueuedDecision]) -> None:
+        """Serve a queue of hold decisions in one transaction: every wallet they touch
+        locked at once in id order, each decided in arrival order inside a savepoint, so a
+        refusal undoes only its own writes; one commit."""
+        wallets = sorted({wallet for pending in batch for wallet in pending.item.wallets})
+
+        async def attempt() -> list[object]:
+            async with self._db.transaction() as connection:
+                await store.lock_wallets(connection, wallets)
+                return [await _decided(connection, pending.item) for pending in batch]
+
+        try:
+            outcomes = await retry_conflicts(attempt)
+        except (StorageConflict, StorageUnavailable):
+            raise
+        except Exception:
+            # An unexpected failure of one must not fail the others: each goes alone.
+            log.exception("a batch of %d decisions failed; deciding each alone", len(batch))
+            await _each_alone(batch, self._decide_one)
+            return
+        _settle(batch, outcomes)
 
     async def history(self, wallet_id: uuid.UUID, query: history.HistoryQuery) -> OperationsPage:
         before_id = history.decode_cursor(query.cursor)
@@ -499,6 +604,37 @@ class Ledger:
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
+
+
+def _settle(batch: list[Pending[Any, Any]], outcomes: list[Any]) -> None:
+    """Committed: now every waiting request learns its own outcome."""
+    for pending, outcome in zip(batch, outcomes, strict=True):
+        if isinstance(outcome, LedgerError):
+            pending.future.set_exception(outcome)
+        else:
+            pending.future.set_result(outcome)
+
+
+async def _decided(connection: AsyncConnection, decision: Decision) -> object:
+    """The outcome of one decision of a batch; a refusal rolls back to before it."""
+    savepoint = await connection.begin_nested()
+    try:
+        outcome = await decision.decide(connection)
+    except LedgerError as refusal:
+        await savepoint.rollback()
+        return refusal
+    await savepoint.commit()
+    return outcome
+
+
+async def _each_alone(
+    batch: list[QueuedDecision], decide_one: Callable[[None, Decision], Awaitable[object]]
+) -> None:
+    for pending in batch:
+        try:
+            pending.future.set_result(await decide_one(None, pending.item))
+        except Exception as failure:
+            pending.future.set_exception(failure)
 
 
 def operation_from_row(row: OperationRow, currency: str) -> Operation:
