@@ -228,3 +228,56 @@ async def test_holds_captures_and_voids_on_a_hot_wallet_each_get_their_own_outco
     assert batched_with_others(after, "decisions") > batched_with_others(before, "decisions")
     assert await ledger_problems(db, [wallet_id]) == []
     assert_books_balance(database_url)
+
+
+async def test_operations_on_many_idle_wallets_share_statements_each_with_its_own_outcome(
+    client: httpx.AsyncClient, db: asyncpg.Connection, database_url: str
+) -> None:
+    usd = [await create_wallet(client, funds="5.00") for _ in range(30)]
+    eur = [await create_wallet(client, "EUR", funds="5.00") for _ in range(5)]
+    jpy = [await create_wallet(client, "JPY", funds="500") for _ in range(5)]
+    # Held by this test, so their requests take every pooled connection of both workers and
+    # the requests for all the other wallets wait, then go together.
+    blocked = [await create_wallet(client, funds="1.00") for _ in range(16)]
+    unknown = [uuid.uuid4() for _ in range(5)]
+    new = [uuid.uuid4() for _ in range(10)]
+    before = await scrape(client)
+    requests = [deposit(client, wallet, "1.00") for wallet in blocked]
+    requests += [withdraw(client, wallet, "2.00") for wallet in usd[:20]]
+    requests += [withdraw(client, wallet, "9.00") for wallet in usd[20:]]
+    requests += [deposit(client, wallet, "0.10") for wallet in eur]
+    requests += [deposit(client, wallet, "1.5") for wallet in jpy]
+    requests += [withdraw(client, wallet, "1.00") for wallet in unknown]
+    requests += [deposit(client, wallet, "0.01") for wallet in new]
+    async with db.transaction():
+        await db.execute("SELECT 1 FROM wallets WHERE id = ANY($1::uuid[]) FOR UPDATE", blocked)
+        sending = asyncio.gather(*requests)
+        await asyncio.sleep(1)
+    responses = iter(await sending)
+
+    def codes(count: int) -> list[object]:
+        return [
+            response.status_code if response.status_code == 200 else response.json()["code"]
+            for response in (next(responses) for _ in range(count))
+        ]
+
+    assert codes(16) == [200] * 16
+    assert codes(20) == [200] * 20
+    assert codes(10) == ["insufficient_funds"] * 10
+    assert codes(5) == [200] * 5
+    assert codes(5) == ["validation_error"] * 5
+    assert codes(5) == ["wallet_not_found"] * 5
+    assert codes(10) == [200] * 10
+    after = await scrape(client)
+    assert batched_with_others(after, "across") > batched_with_others(before, "across")
+    balances = {w: await balance_of(db, w) for w in [*usd, *eur, *jpy, *blocked, *new]}
+    assert [balances[w] for w in usd] == [Decimal("3.00")] * 20 + [Decimal("5.00")] * 10
+    assert [balances[w] for w in eur] == [Decimal("5.10")] * 5
+    assert [balances[w] for w in jpy] == [Decimal("5.00")] * 5  # 500 yen, read as cents here
+    assert [balances[w] for w in blocked] == [Decimal("2.00")] * 16
+    assert [balances[w] for w in new] == [Decimal("0.01")] * 10
+    assert (
+        await db.fetchval("SELECT count(*) FROM wallets WHERE id = ANY($1::uuid[])", unknown) == 0
+    )
+    assert await ledger_problems(db, list(balances)) == []
+    assert_books_balance(database_url)

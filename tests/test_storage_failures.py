@@ -173,7 +173,11 @@ async def test_under_serializable_isolation_conflicting_transfers_retry_and_cons
     # What a distributed SQL engine does to every transaction: SERIALIZABLE, 40001 on conflict.
     settings = Settings(_env_file=None, db_pool_size=10, db_pool_overflow=0)
     database = Database(settings, database_url, isolation_level="SERIALIZABLE")
-    ledger = Ledger(database, default_currency="USD", idempotency_ttl=timedelta(hours=1))
+    # Without group commit: queued in one worker, these transfers would share one transaction
+    # and never conflict; one transaction each is what several workers or replicas amount to.
+    ledger = Ledger(
+        database, default_currency="USD", idempotency_ttl=timedelta(hours=1), group_commit=False
+    )
     try:
         first, second = await funded_wallets(ledger, 2, funds="1000.00")
         before = retries("serialization_failure")

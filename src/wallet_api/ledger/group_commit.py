@@ -105,3 +105,69 @@ class WalletQueues(Generic[Item, Result]):
                 if not pending.future.done():
                     pending.future.cancel()
             self._next(wallet_id)
+
+
+RunMany = Callable[[list[Pending[Item, Result]]], Awaitable[None]]
+RunAlone = Callable[[Item], Awaitable[Result]]
+
+
+class SharedRoundTrips(Generic[Item, Result]):
+    """Work on different wallets shares round trips once `limit` of them are in flight.
+
+    Below the limit an item runs at once, alone; above it, items wait, and the first round trip
+    to end starts one that serves them all (`run_many`, which settles every future). So a
+    worker with many idle wallets in use at once (a spread load) pays one statement and one
+    commit for many requests, and a quiet one pays nothing extra."""
+
+    def __init__(
+        self,
+        kind: str,
+        limit: int,
+        run_alone: RunAlone[Item, Result],
+        run_many: RunMany[Item, Result],
+    ) -> None:
+        self._batch_sizes = metrics.GROUP_COMMIT_BATCH.labels(kind)
+        self._limit = limit
+        self._run_alone = run_alone
+        self._run_many = run_many
+        self._in_flight = 0
+        self._waiting: list[Pending[Item, Result]] = []
+        self._serving: set[asyncio.Task[None]] = set()
+        self.stats = BatchStats()
+
+    async def submit(self, item: Item) -> Result:
+        if self._in_flight >= self._limit:
+            pending: Pending[Item, Result] = Pending(item)
+            self._waiting.append(pending)
+            return await pending.future
+        self._in_flight += 1
+        try:
+            return await self._run_alone(item)
+        finally:
+            self._in_flight -= 1
+            self._next()
+
+    def _next(self) -> None:
+        if not self._waiting or self._in_flight >= self._limit:
+            return
+        batch, self._waiting = self._waiting, []
+        self._in_flight += 1
+        task = asyncio.get_running_loop().create_task(self._serve(batch))
+        self._serving.add(task)
+        task.add_done_callback(self._serving.discard)
+
+    async def _serve(self, batch: list[Pending[Item, Result]]) -> None:
+        self.stats.record(len(batch))
+        self._batch_sizes.observe(len(batch))
+        try:
+            await self._run_many(batch)
+        except Exception as error:
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(error)
+        finally:
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.cancel()
+            self._in_flight -= 1
+            self._next()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import functools
 import logging
@@ -27,7 +28,7 @@ from wallet_api.ledger.errors import (
     WalletExists,
     WalletNotFound,
 )
-from wallet_api.ledger.group_commit import Pending, WalletQueues
+from wallet_api.ledger.group_commit import Pending, SharedRoundTrips, WalletQueues
 from wallet_api.ledger.holds import Hold, HoldStatus, release_lapsed_holds, without_lapsed_holds
 from wallet_api.ledger.idempotency import Answer, IdempotentRequest, run_once
 from wallet_api.ledger.retry import retry_conflicts
@@ -85,6 +86,7 @@ class Move:
 
 
 QueuedMove = Pending[Move, Operation]
+WalletMove = tuple[uuid.UUID, Move]
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +133,13 @@ class Ledger:
         self._db = database
         self._group_commit: WalletQueues[Move, Operation] | None = (
             WalletQueues("writes", self._apply_one, self._apply_batch) if group_commit else None
+        )
+        self._across: SharedRoundTrips[WalletMove, Operation] | None = (
+            SharedRoundTrips(
+                "across", database.hot_pool_size, self._apply_alone, self._apply_across
+            )
+            if group_commit
+            else None
         )
         self._transfers: WalletQueues[TransferOrder, Transfer] | None = (
             WalletQueues("transfers", self._transfer_one, self._transfer_batch)
@@ -219,11 +228,64 @@ class Ledger:
         return operation
 
     async def _apply_one(self, wallet_id: uuid.UUID, move: Move) -> Operation:
+        """An operation on an idle wallet: alone, or with those of other idle wallets while
+        the pool is busy (see `SharedRoundTrips`)."""
+        if self._across is None:
+            return await self._apply_alone((wallet_id, move))
+        return await self._across.submit((wallet_id, move))
+
+    async def _apply_alone(self, wallet_move: WalletMove) -> Operation:
+        wallet_id, move = wallet_move
+
         async def attempt() -> Operation:
             async with self._db.hot() as connection:
                 return await self._apply(connection, wallet_id, move.operation_type, move.amount)
 
         return await retry_conflicts(attempt)
+
+    async def _apply_across(self, batch: list[Pending[WalletMove, Operation]]) -> None:
+        """Operations on distinct wallets in one statement, each landing or refused as its
+        own statement would have decided; a refused one (or one whose wallet's currency was
+        guessed wrong) then goes alone, to learn exactly why."""
+        moves: list[store.Move] = []
+        together: list[tuple[Pending[WalletMove, Operation], str]] = []
+        alone: list[Pending[WalletMove, Operation]] = []
+        wallets: set[uuid.UUID] = set()
+        for pending in batch:
+            wallet_id, move = pending.item
+            currency = self._currencies.get(wallet_id, self._default_currency)
+            digits = minor_units(currency)
+            try:
+                amount_minor = amounts.to_minor_units(move.amount, digits)
+            except InvalidAmount:
+                alone.append(pending)
+                continue
+            if wallet_id in wallets:  # one row per wallet in the statement
+                alone.append(pending)
+                continue
+            wallets.add(wallet_id)
+            limit = amounts.max_balance_minor(digits)
+            moves.append(store.Move(wallet_id, currency, move.operation_type, amount_minor, limit))
+            together.append((pending, currency))
+
+        async def attempt() -> list[store.Movement]:
+            async with self._db.hot() as connection:
+                return await store.apply_across(connection, moves)
+
+        movements = await retry_conflicts(attempt) if moves else []
+        for (pending, currency), movement in zip(together, movements, strict=True):
+            if movement.operation is None:
+                alone.append(pending)
+                continue
+            self._remember(movement.operation.wallet_id, currency)
+            pending.future.set_result(operation_from_row(movement.operation, currency))
+        await asyncio.gather(*(self._settle_alone(pending) for pending in alone))
+
+    async def _settle_alone(self, pending: Pending[WalletMove, Operation]) -> None:
+        try:
+            pending.future.set_result(await self._apply_alone(pending.item))
+        except Exception as failure:
+            pending.future.set_exception(failure)
 
     async def _apply_batch(self, wallet_id: uuid.UUID, batch: list[QueuedMove]) -> None:
         """Serve a queue of operations on one wallet: in one statement when all of them may

@@ -72,6 +72,10 @@ class Database:
         self._hot_pool: asyncpg.Pool | None = None
         self._hot_pool_lock = asyncio.Lock()
 
+    @property
+    def hot_pool_size(self) -> int:
+        return self._settings.db_pool_size
+
     @contextlib.asynccontextmanager
     async def hot(self) -> AsyncIterator[asyncpg.Connection]:
         """A driver connection where each statement commits by itself."""

@@ -271,6 +271,80 @@ _APPLY_BATCH = """
     """
 
 
+# Deposits and withdrawals on different wallets, one each, in one statement. Every row goes
+# through the INSERT ... ON CONFLICT in wallet id order, so rows are locked in the one order
+# every transaction follows. The proposed row of a withdrawal carries balance 0 (the CHECK
+# constraints hold for it) and is proposed only for a wallet that exists, so it always takes
+# the UPDATE path, where the signed delta comes from the batch. Each row's WHERE is the check
+# of its single statement; a refused one changes nothing, and the snapshot's view of its wallet
+# tells the caller why.
+_APPLY_ACROSS = """
+    WITH batch AS (
+        SELECT b.wallet_id, b.currency, b.operation_type, b.amount_minor, b.limit_minor, b.ord,
+               CASE WHEN b.operation_type = 'DEPOSIT' THEN b.amount_minor
+                    ELSE -b.amount_minor END AS delta
+        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
+             WITH ORDINALITY AS b(wallet_id, currency, operation_type, amount_minor, limit_minor,
+                                  ord)
+    ), landed AS (
+        INSERT INTO wallets AS w (id, currency, balance_minor)
+        SELECT batch.wallet_id, batch.currency, GREATEST(batch.delta, 0) FROM batch
+        WHERE batch.delta > 0 OR EXISTS (SELECT 1 FROM wallets e WHERE e.id = batch.wallet_id)
+        ORDER BY batch.wallet_id
+        ON CONFLICT (id) DO UPDATE
+            SET balance_minor = w.balance_minor + (SELECT delta FROM batch WHERE wallet_id = w.id),
+                updated_at = now()
+            WHERE w.currency = EXCLUDED.currency
+              AND w.balance_minor + (SELECT delta FROM batch WHERE wallet_id = w.id)
+                  <= (SELECT limit_minor FROM batch WHERE wallet_id = w.id)
+              AND w.balance_minor - w.held_minor
+                  + (SELECT delta FROM batch WHERE wallet_id = w.id) >= 0
+              AND (EXCLUDED.balance_minor > 0
+                   OR w.holds_expire_at IS NULL OR w.holds_expire_at > now())
+        RETURNING w.id
+    ), operation AS (
+        INSERT INTO operations (wallet_id, operation_type, amount_minor)
+        SELECT batch.wallet_id, batch.operation_type, batch.amount_minor
+        FROM batch JOIN landed ON landed.id = batch.wallet_id
+        ORDER BY batch.ord
+        RETURNING id, wallet_id, created_at
+    )
+    SELECT operation.id, operation.created_at, seen.currency AS wallet_currency,
+           COALESCE(seen.holds_expire_at <= now(), false) AS holds_lapsed
+    FROM batch
+    LEFT JOIN operation ON operation.wallet_id = batch.wallet_id
+    LEFT JOIN wallets seen ON seen.id = batch.wallet_id
+    ORDER BY batch.ord
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """A deposit or a withdrawal of one wallet, for `apply_across`."""
+
+    wallet_id: uuid.UUID
+    currency: str
+    operation_type: str
+    amount_minor: int
+    max_balance_minor: int
+
+
+async def apply_across(connection: asyncpg.Connection, moves: list[Move]) -> list[Movement]:
+    """Each move (on distinct wallets) as its single statement would decide it, in one."""
+    rows = await connection.fetch(
+        _APPLY_ACROSS,
+        [move.wallet_id for move in moves],
+        [move.currency for move in moves],
+        [move.operation_type for move in moves],
+        [move.amount_minor for move in moves],
+        [move.max_balance_minor for move in moves],
+    )
+    return [
+        _movement(row, move.operation_type, move.wallet_id, move.amount_minor)
+        for row, move in zip(rows, moves, strict=True)
+    ]
+
+
 async def apply_batch(
     connection: asyncpg.Connection,
     wallet_id: uuid.UUID,
