@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -153,6 +154,8 @@ async def _prepare(bench: Bench, bench_run: Run) -> list[Scenario]:
             ledger = await fill.fill_scale_ledger(
                 connection, options.scale_wallets, options.scale_operations
             )
+            # The fill's gigabytes reach the disk now, not while the first scenarios measure.
+            os.sync()
             cursor = await fill.oldest_page_cursor(connection, ledger.deep_wallet)
             assert cursor is not None, "the deep wallet has more than one page of operations"
             bench_run.fill = {
