@@ -44,7 +44,11 @@ def database_url(admin_url: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def service_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The service with two workers, as `wallet-api serve` runs it, on the test database."""
-    env = service_environment(DATABASE_URL=database_url, WALLET_WORKERS="2")
+    # The tests run the hold sweep themselves: the service's own (every 30 s) could mark a hold
+    # EXPIRED between a test's steps.
+    env = service_environment(
+        DATABASE_URL=database_url, WALLET_WORKERS="2", WALLET_HOLD_SWEEP_INTERVAL_SECONDS="3600"
+    )
     log = tmp_path_factory.mktemp("service") / "service.log"
     with running_service(env, log, ("--no-migrate",)) as (base_url, _):
         yield base_url
