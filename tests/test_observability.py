@@ -207,9 +207,9 @@ class CountedStream(io.StringIO):
 
 @pytest.fixture
 def json_logger() -> Iterator[logging.Logger]:
-    handler = StderrHandler()
-    handler.setFormatter(JsonFormatter())
     logger = logging.getLogger(f"test.{uuid.uuid4()}")
+    handler = StderrHandler(batched=(logger.name,))
+    handler.setFormatter(JsonFormatter())
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
@@ -248,3 +248,15 @@ def test_outside_an_event_loop_a_log_line_is_written_at_once(
     monkeypatch.setattr(sys, "stderr", stream)
     json_logger.info("now")
     assert json.loads(stream.getvalue())["message"] == "now"
+
+
+async def test_a_line_of_another_logger_goes_at_once_after_the_waiting_ones(
+    json_logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = CountedStream()
+    monkeypatch.setattr(sys, "stderr", stream)
+    other = logging.getLogger(f"{json_logger.name}.shutdown")  # not batched, same handler
+    json_logger.info("request")
+    other.info("Finished server process")
+    messages = [json.loads(line)["message"] for line in stream.getvalue().splitlines()]
+    assert messages == ["request", "Finished server process"]

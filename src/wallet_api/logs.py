@@ -37,15 +37,22 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
+# The loggers whose lines may wait for the end of the event loop's turn: one per request.
+BATCHED_LOGGERS = ("wallet_api.access",)
+
+
 class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to sys.stderr as it is at each line, not as it was when logging was configured:
     a stream swapped since then (a test's capture) may be closed by the time a line comes.
 
-    In an event loop, the lines of one turn of the loop (the access lines of every response it
-    sent) leave together at the end of the turn: one write instead of one per line."""
+    In an event loop, the access lines of one turn of the loop (one per response it sent) leave
+    together at the end of the turn: one write instead of one per line. Any other line goes at
+    once, after those still waiting: a worker may end (multiprocessing's os._exit, no atexit)
+    right after its last words."""
 
-    def __init__(self) -> None:
+    def __init__(self, batched: tuple[str, ...] = BATCHED_LOGGERS) -> None:
         super().__init__()
+        self._batched = frozenset(batched)
         self._pending: list[str] = []
 
     @property  # type: ignore[override]
@@ -62,13 +69,15 @@ class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         except Exception:
             self.handleError(record)
             return
+        self._pending.append(line)
+        if record.name not in self._batched:
+            self.flush()
+            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            self._pending.append(line)
             self.flush()
             return
-        self._pending.append(line)
         if len(self._pending) == 1:
             loop.call_soon(self.flush)
 
