@@ -107,26 +107,21 @@ end
 def _transfers(wallets: WalletSet) -> str:
     wallet = _prefix(wallets) + "%012x"
     body = f'{{"from_wallet_id":"{wallet}","to_wallet_id":"{wallet}","amount":"0.01"}}'
-    return (
-        _SEEDED
-        + f"""
-local headers = {{["Content-Type"] = "application/json"}}
-function init(args)
-   math.randomseed(seed * 7919 + os.time())
-end
-function request()
+    draw = f"""
    local from = math.random({wallets.count})
    local to = math.random({wallets.count - 1})
-   if to >= from then to = to + 1 end
-   return wrk.format("POST", "{TRANSFERS_PATH}", headers, string.format('{body}', from, to))
-end
-"""
-    )
+   if to >= from then to = to + 1 end"""
+    return _random_transfers(draw, body, "from, to")
 
 
 def _payments(payers: WalletSet, merchant: uuid.UUID) -> str:
     payer = _prefix(payers) + "%012x"
     body = f'{{"from_wallet_id":"{payer}","to_wallet_id":"{merchant}","amount":"0.01"}}'
+    return _random_transfers(f"\n   local from = math.random({payers.count})", body, "from")
+
+
+def _random_transfers(draw: str, body: str, numbers: str) -> str:
+    """POST /transfers with `body`, its wallet numbers (`numbers`) drawn by the Lua `draw`."""
     return (
         _SEEDED
         + f"""
@@ -134,9 +129,8 @@ local headers = {{["Content-Type"] = "application/json"}}
 function init(args)
    math.randomseed(seed * 7919 + os.time())
 end
-function request()
-   local from = math.random({payers.count})
-   return wrk.format("POST", "{TRANSFERS_PATH}", headers, string.format('{body}', from))
+function request(){draw}
+   return wrk.format("POST", "{TRANSFERS_PATH}", headers, string.format('{body}', {numbers}))
 end
 """
     )

@@ -13,6 +13,7 @@ row lock still serializes their batches.
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,13 @@ class Pending(Generic[Item, Result]):
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
+    async def settle_with(self, run: Callable[[Item], Awaitable[Result]]) -> None:
+        """Serve this request alone: its future gets `run`'s result or its failure."""
+        try:
+            self.future.set_result(await run(self.item))
+        except Exception as failure:
+            self.future.set_exception(failure)
+
 
 @dataclass(slots=True)
 class BatchStats:
@@ -46,21 +54,61 @@ class BatchStats:
 
 RunOne = Callable[[uuid.UUID, Item], Awaitable[Result]]
 RunBatch = Callable[[uuid.UUID, list[Pending[Item, Result]]], Awaitable[None]]
+RunMany = Callable[[list[Pending[Item, Result]]], Awaitable[None]]
+RunAlone = Callable[[Item], Awaitable[Result]]
 
 
-class WalletQueues(Generic[Item, Result]):
+class _Batches(Generic[Item, Result]):
+    """What every kind of queue shares: its batch metrics, and serving a batch in a task of its
+    own, after which no request of the batch is left waiting."""
+
+    def __init__(self, kind: str) -> None:
+        self._batch_sizes = metrics.GROUP_COMMIT_BATCH.labels(kind)
+        self._serving: set[asyncio.Task[None]] = set()
+        self.stats = BatchStats()
+
+    def _start(
+        self,
+        batch: list[Pending[Item, Result]],
+        run: RunMany[Item, Result],
+        then: Callable[[], None],
+    ) -> None:
+        task = asyncio.get_running_loop().create_task(self._serve(batch, run, then))
+        self._serving.add(task)
+        task.add_done_callback(self._serving.discard)
+
+    async def _serve(
+        self,
+        batch: list[Pending[Item, Result]],
+        run: RunMany[Item, Result],
+        then: Callable[[], None],
+    ) -> None:
+        self.stats.record(len(batch))
+        self._batch_sizes.observe(len(batch))
+        try:
+            await run(batch)
+        except Exception as error:
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(error)
+        finally:
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.cancel()
+            then()
+
+
+class WalletQueues(_Batches[Item, Result]):
     """`run_one` serves a request on an idle wallet; `run_batch` serves a queue and settles the
     future of every pending request in it, with its own result or its own refusal."""
 
     def __init__(
         self, kind: str, run_one: RunOne[Item, Result], run_batch: RunBatch[Item, Result]
     ) -> None:
-        self._batch_sizes = metrics.GROUP_COMMIT_BATCH.labels(kind)
+        super().__init__(kind)
         self._run_one = run_one
         self._run_batch = run_batch
         self._queues: dict[uuid.UUID, list[Pending[Item, Result]]] = {}
-        self._serving: set[asyncio.Task[None]] = set()
-        self.stats = BatchStats()
 
     async def submit(self, wallet_id: uuid.UUID, item: Item, *others: uuid.UUID) -> Result:
         """Serve `item`, which touches `wallet_id` and `others`: in the queue of the first of
@@ -87,31 +135,11 @@ class WalletQueues(Generic[Item, Result]):
             self._queues.pop(wallet_id, None)
             return
         self._queues[wallet_id] = []
-        task = asyncio.get_running_loop().create_task(self._serve(wallet_id, queue))
-        self._serving.add(task)
-        task.add_done_callback(self._serving.discard)
-
-    async def _serve(self, wallet_id: uuid.UUID, batch: list[Pending[Item, Result]]) -> None:
-        self.stats.record(len(batch))
-        self._batch_sizes.observe(len(batch))
-        try:
-            await self._run_batch(wallet_id, batch)
-        except Exception as error:
-            for pending in batch:
-                if not pending.future.done():
-                    pending.future.set_exception(error)
-        finally:
-            for pending in batch:
-                if not pending.future.done():
-                    pending.future.cancel()
-            self._next(wallet_id)
+        run = functools.partial(self._run_batch, wallet_id)
+        self._start(queue, run, functools.partial(self._next, wallet_id))
 
 
-RunMany = Callable[[list[Pending[Item, Result]]], Awaitable[None]]
-RunAlone = Callable[[Item], Awaitable[Result]]
-
-
-class SharedRoundTrips(Generic[Item, Result]):
+class SharedRoundTrips(_Batches[Item, Result]):
     """Work on different wallets shares round trips once `limit` of them are in flight.
 
     Below the limit an item runs at once, alone; above it, items wait, and the first round trip
@@ -126,14 +154,12 @@ class SharedRoundTrips(Generic[Item, Result]):
         run_alone: RunAlone[Item, Result],
         run_many: RunMany[Item, Result],
     ) -> None:
-        self._batch_sizes = metrics.GROUP_COMMIT_BATCH.labels(kind)
+        super().__init__(kind)
         self._limit = limit
         self._run_alone = run_alone
         self._run_many = run_many
         self._in_flight = 0
         self._waiting: list[Pending[Item, Result]] = []
-        self._serving: set[asyncio.Task[None]] = set()
-        self.stats = BatchStats()
 
     async def submit(self, item: Item) -> Result:
         if self._in_flight >= self._limit:
@@ -144,30 +170,13 @@ class SharedRoundTrips(Generic[Item, Result]):
         try:
             return await self._run_alone(item)
         finally:
-            self._in_flight -= 1
-            self._next()
+            self._ended()
 
-    def _next(self) -> None:
+    def _ended(self) -> None:
+        """A round trip ended: serve whatever waits."""
+        self._in_flight -= 1
         if not self._waiting or self._in_flight >= self._limit:
             return
         batch, self._waiting = self._waiting, []
         self._in_flight += 1
-        task = asyncio.get_running_loop().create_task(self._serve(batch))
-        self._serving.add(task)
-        task.add_done_callback(self._serving.discard)
-
-    async def _serve(self, batch: list[Pending[Item, Result]]) -> None:
-        self.stats.record(len(batch))
-        self._batch_sizes.observe(len(batch))
-        try:
-            await self._run_many(batch)
-        except Exception as error:
-            for pending in batch:
-                if not pending.future.done():
-                    pending.future.set_exception(error)
-        finally:
-            for pending in batch:
-                if not pending.future.done():
-                    pending.future.cancel()
-            self._in_flight -= 1
-            self._next()
+        self._start(batch, self._run_many, self._ended)

@@ -8,7 +8,7 @@ import functools
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -108,8 +108,11 @@ class OperationsPage:
 
 
 T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
 
-_CURRENCY_CACHE_SIZE = 100_000
+# How many wallet currencies (and hold wallets) a worker remembers before it starts afresh.
+_CACHE_SIZE = 100_000
 
 # The kinds of money-moving request the metrics count, besides the operation types themselves.
 TRANSFER = "TRANSFER"
@@ -279,13 +282,7 @@ class Ledger:
                 continue
             self._remember(movement.operation.wallet_id, currency)
             pending.future.set_result(operation_from_row(movement.operation, currency))
-        await asyncio.gather(*(self._settle_alone(pending) for pending in alone))
-
-    async def _settle_alone(self, pending: Pending[WalletMove, Operation]) -> None:
-        try:
-            pending.future.set_result(await self._apply_alone(pending.item))
-        except Exception as failure:
-            pending.future.set_exception(failure)
+        await asyncio.gather(*(pending.settle_with(self._apply_alone) for pending in alone))
 
     async def _apply_batch(self, wallet_id: uuid.UUID, batch: list[QueuedMove]) -> None:
         """Serve a queue of operations on one wallet: in one statement when all of them may
@@ -335,12 +332,7 @@ class Ledger:
             # Nothing to lock: each goes alone (a first deposit creates the wallet).
             await self._one_by_one(wallet_id, waiting)
             return
-        # Committed: now every waiting request learns its own outcome.
-        for pending, outcome in outcomes:
-            if isinstance(outcome, LedgerError):
-                pending.future.set_exception(outcome)
-            else:
-                pending.future.set_result(outcome)
+        _settle(outcomes)
 
     async def _checked_under_lock(
         self,
@@ -430,23 +422,15 @@ class Ledger:
         return await self._execute(TRANSFER, action, render, request, queued)
 
     async def _transfer_one(self, _: uuid.UUID, order: TransferOrder) -> Transfer:
-        async def attempt() -> Transfer:
-            async with self._db.transaction() as connection:
-                return await transfers.transfer(connection, order)
-
-        return await retry_conflicts(attempt)
+        return await self._in_transaction(functools.partial(transfers.transfer, order=order))
 
     async def _transfer_batch(
         self, _: uuid.UUID, batch: list[Pending[TransferOrder, Transfer]]
     ) -> None:
         """Serve a queue of transfers: decided together, recorded in one statement, one commit."""
-
-        async def attempt() -> list[Transfer | LedgerError]:
-            async with self._db.transaction() as connection:
-                return await transfers.transfer_many(connection, [p.item for p in batch])
-
-        outcomes = await retry_conflicts(attempt)
-        _settle(batch, outcomes)
+        orders = [pending.item for pending in batch]
+        decide = functools.partial(transfers.transfer_many, orders=orders)
+        _settle(zip(batch, await self._in_transaction(decide), strict=True))
 
     async def get_transfer(self, transfer_id: uuid.UUID) -> Transfer:
         async with self._db.connect() as connection:
@@ -500,9 +484,7 @@ class Ledger:
         return hold
 
     def _remember_hold(self, hold: Hold) -> None:
-        if len(self._hold_wallets) >= _CURRENCY_CACHE_SIZE:
-            self._hold_wallets.clear()
-        self._hold_wallets[hold.id] = hold.wallet_id
+        _remember_in(self._hold_wallets, hold.id, hold.wallet_id)
 
     def _queued(
         self, action: Callable[[AsyncConnection], Awaitable[T]], *wallets: uuid.UUID
@@ -548,19 +530,24 @@ class Ledger:
             elif queued is not None:
                 answer = remember(await queued())
             else:
-                answer = remember(await self._decide_one(None, Decision((), action)))
+                answer = remember(await self._in_transaction(action))
         except Exception as failure:
             _count(kind, failure)
             raise
         _count(kind, REPLAYED if answer.replayed else decided[-1])
         return answer
 
-    async def _decide_one(self, _: uuid.UUID | None, decision: Decision) -> Any:
-        async def attempt() -> object:
+    async def _in_transaction(self, action: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """`action` in a transaction of its own, again after a conflict."""
+
+        async def attempt() -> T:
             async with self._db.transaction() as connection:
-                return await decision.decide(connection)
+                return await action(connection)
 
         return await retry_conflicts(attempt)
+
+    async def _decide_one(self, _: uuid.UUID | None, decision: Decision) -> object:
+        return await self._in_transaction(decision.decide)
 
     async def _decide_batch(self, _: uuid.UUID, batch: list[QueuedDecision]) -> None:
         """Serve a queue of hold decisions in one transaction: every wallet they touch
@@ -580,9 +567,10 @@ class Ledger:
         except Exception:
             # An unexpected failure of one must not fail the others: each goes alone.
             log.exception("a batch of %d decisions failed; deciding each alone", len(batch))
-            await _each_alone(batch, self._decide_one)
+            for pending in batch:
+                await pending.settle_with(functools.partial(self._decide_one, None))
             return
-        _settle(batch, outcomes)
+        _settle(zip(batch, outcomes, strict=True))
 
     async def history(self, wallet_id: uuid.UUID, query: history.HistoryQuery) -> OperationsPage:
         before_id = history.decode_cursor(query.cursor)
@@ -650,9 +638,7 @@ class Ledger:
         raise AssertionError("a wallet's currency changed while it was in use")
 
     def _remember(self, wallet_id: uuid.UUID, currency: str) -> None:
-        if len(self._currencies) >= _CURRENCY_CACHE_SIZE:
-            self._currencies.clear()
-        self._currencies[wallet_id] = currency
+        _remember_in(self._currencies, wallet_id, currency)
 
     def _wallet(self, row: WalletRow) -> Wallet:
         self._remember(row.id, row.currency)
@@ -668,9 +654,16 @@ class Ledger:
         )
 
 
-def _settle(batch: list[Pending[Any, Any]], outcomes: list[Any]) -> None:
+def _remember_in(cache: dict[K, V], key: K, value: V) -> None:
+    """Remember a fact that never changes, in a cache that starts afresh when full."""
+    if len(cache) >= _CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+
+
+def _settle(outcomes: Iterable[tuple[Pending[Any, Any], Any]]) -> None:
     """Committed: now every waiting request learns its own outcome."""
-    for pending, outcome in zip(batch, outcomes, strict=True):
+    for pending, outcome in outcomes:
         if isinstance(outcome, LedgerError):
             pending.future.set_exception(outcome)
         else:
@@ -687,16 +680,6 @@ async def _decided(connection: AsyncConnection, decision: Decision) -> object:
         return refusal
     await savepoint.commit()
     return outcome
-
-
-async def _each_alone(
-    batch: list[QueuedDecision], decide_one: Callable[[None, Decision], Awaitable[object]]
-) -> None:
-    for pending in batch:
-        try:
-            pending.future.set_result(await decide_one(None, pending.item))
-        except Exception as failure:
-            pending.future.set_exception(failure)
 
 
 def operation_from_row(row: OperationRow, currency: str) -> Operation:
