@@ -35,19 +35,29 @@ class BenchDatabase:
         return url.set(password=None).render_as_string(hide_password=False), url.password
 
 
+@dataclass(frozen=True, slots=True)
+class BenchServer:
+    """The server a run measures on: the configured one, or an embedded one of its own."""
+
+    admin_url: str
+    embedded: bool
+
+    def scratch(self) -> contextlib.AbstractContextManager[BenchDatabase]:
+        """A new empty database on this server, dropped afterwards."""
+        return _scratch(self.admin_url, embedded=self.embedded)
+
+
 @contextlib.contextmanager
-def scratch_database(configured_url: str | None) -> Iterator[BenchDatabase]:
-    """A new empty database, dropped afterwards; the configured server's others are untouched."""
+def bench_server(configured_url: str | None) -> Iterator[BenchServer]:
+    """The configured server, whose other databases stay untouched, or a throwaway embedded one."""
     if configured_url is not None:
-        with _scratch(configured_url, embedded=False) as database:
-            yield database
+        yield BenchServer(configured_url, embedded=False)
         return
     with (
         tempfile.TemporaryDirectory(prefix="wallet-bench-") as directory,
         embedded_database(Path(directory) / "pgdata") as admin_url,
-        _scratch(admin_url, embedded=True) as database,
     ):
-        yield database
+        yield BenchServer(admin_url, embedded=True)
 
 
 async def server_facts(dsn: str) -> dict[str, str]:

@@ -36,25 +36,9 @@ def to_dict(run: Run, targets: list[Target]) -> dict[str, Any]:
         "tools": run.tools,
         "fill": run.fill,
         "scenarios": [_scenario_dict(s, run.scenarios) for s in run.scenarios],
+        "small_ledger_scenarios": [_scenario_dict(s, run.small_ledger) for s in run.small_ledger],
         "targets": [asdict(t) for t in targets],
     }
-
-
-def load_scenarios(path: Path) -> list[ScenarioResult] | None:
-    """The measured scenarios of a report written by `write`, or None when there is none."""
-    if not path.exists():
-        return None
-    scenarios = json.loads(path.read_text())["scenarios"]
-    return [
-        ScenarioResult(
-            name=s["name"],
-            summary=s["summary"],
-            tool=s["tool"],
-            connections=s["connections"],
-            load=Load(**s["load"]) if s.get("load") else None,
-        )
-        for s in scenarios
-    ]
 
 
 def to_markdown(run: Run, targets: list[Target]) -> str:
@@ -67,14 +51,24 @@ def to_markdown(run: Run, targets: list[Target]) -> str:
     ]
     if run.failure:
         lines += [f"**The run failed:** {run.failure}", ""]
-    lines += ["## Results", "", *_results_table(run.scenarios), ""]
-    skipped = [s for s in run.scenarios if s.note]
-    if skipped:
-        lines += [*(f"- `{s.name}`: {s.note}" for s in skipped), ""]
+    heading = "## Results on the big ledger" if run.small_ledger else "## Results"
+    lines += [heading, "", *_results_table(run.scenarios), *_notes(run.scenarios)]
+    if run.small_ledger:
+        lines += [
+            "## The same scenarios on a small ledger",
+            "",
+            "Each standard scenario ran on a second database of the same server, holding only the",
+            "scenarios' own wallets, right before or after its run on the big ledger (the order",
+            "alternates), against a second service with the same settings.",
+            "",
+            *_results_table(run.small_ledger),
+            *_notes(run.small_ledger),
+        ]
     lines += [
         "Requests per second count every response; errors are non-2xx responses (failed",
         "transactions for pgbench) plus socket errors and timeouts. The ratios divide a",
-        f"scenario's requests per second by those of `{CEILING}` and `{DB_CEILING}` in this run.",
+        f"scenario's requests per second by those of `{CEILING}` and `{DB_CEILING}` in this run"
+        + (", on the same ledger." if run.small_ledger else "."),
         "",
         "## Targets",
         "",
@@ -121,17 +115,18 @@ def write_png(run: Run, path: Path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    measured = [s for s in run.scenarios if s.load is not None]
-    if not measured:
+    bars = _bars(run)
+    if not bars:
         return False
-    names = [s.name for s in measured]
-    rates = [s.load.per_second for s in measured if s.load is not None]
-    p99s = [s.load.p99_ms for s in measured if s.load is not None]
-    colors = ["tab:gray" if s.name in (CEILING, DB_CEILING) else "tab:blue" for s in measured]
+    names = [name for name, _, _ in bars]
+    rates = [load.per_second for _, load, _ in bars]
+    p99s = [load.p99_ms for _, load, _ in bars]
+    colors = [color for _, _, color in bars]
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 0.5 * len(names) + 2))
     left.bar_label(left.barh(names, rates, color=colors), fmt="{:,.0f}", padding=3)
     left.set_xlabel("requests per second")
-    left.set_title("Throughput (gray: the references)")
+    title = "Throughput (gray: the references"
+    left.set_title(title + (", light: the small ledger)" if run.small_ledger else ")"))
     right.bar_label(right.barh(names, p99s, color=colors), fmt="{:,.1f}", padding=3)
     right.set_xlabel("p99 latency, ms")
     right.set_title("p99 latency")
@@ -145,6 +140,22 @@ def write_png(run: Run, path: Path) -> bool:
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return True
+
+
+def _bars(run: Run) -> list[tuple[str, Load, str]]:
+    """Each measured scenario's label, load and color; in --scale mode, each followed by the
+    same scenario on the small ledger."""
+    bars = []
+    for s in run.scenarios:
+        if s.load is None:
+            continue
+        reference = s.name in (CEILING, DB_CEILING)
+        bars.append((s.name, s.load, "tab:gray" if reference else "tab:blue"))
+        small = next((m for m in run.small_ledger if m.name == s.name), None)
+        if small is not None and small.load is not None:
+            color = "silver" if reference else "lightskyblue"
+            bars.append((f"{s.name} (small ledger)", small.load, color))
+    return bars
 
 
 def _results_table(scenarios: list[ScenarioResult]) -> list[str]:
@@ -165,6 +176,12 @@ def _results_table(scenarios: list[ScenarioResult]) -> list[str]:
             f"| {_times(ratio(scenarios, s.name, DB_CEILING))} | {_audit(s.audit)} |"
         )
     return rows
+
+
+def _notes(scenarios: list[ScenarioResult]) -> list[str]:
+    """A blank line, then a line for each scenario with a note and a blank line after them."""
+    noted = [f"- `{s.name}`: {s.note}" for s in scenarios if s.note]
+    return ["", *noted, ""] if noted else [""]
 
 
 def _scenario_dict(s: ScenarioResult, all_results: list[ScenarioResult]) -> dict[str, Any]:

@@ -64,6 +64,8 @@ class Run:
     service: dict[str, Any]
     tools: dict[str, str]
     scenarios: list[ScenarioResult] = field(default_factory=list)
+    # --scale mode: the standard scenarios on a small ledger, interleaved with `scenarios`.
+    small_ledger: list[ScenarioResult] = field(default_factory=list)
     fill: dict[str, Any] | None = None
     finished_at: str = ""
     failure: str = ""

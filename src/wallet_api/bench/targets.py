@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from wallet_api.bench.results import ScenarioResult
@@ -43,8 +44,9 @@ def ratio(results: list[ScenarioResult], name: str, reference: str) -> float | N
     return scenario.load.per_second / base.load.per_second
 
 
-def check(results: list[ScenarioResult]) -> list[Target]:
-    """Every target of issue 7 against the scenarios of one run."""
+def check(results: list[ScenarioResult], elsewhere: Sequence[ScenarioResult] = ()) -> list[Target]:
+    """Every target of issue 7 against the scenarios of one run; the errors and the audits of
+    the scenarios `elsewhere` (a --scale run's small ledger) count too."""
     targets = [
         _at_least(f"{name} >= {times} x {reference}", ratio(results, name, reference), times)
         for name, reference, times in THROUGHPUT_TARGETS
@@ -57,7 +59,7 @@ def check(results: list[ScenarioResult]) -> list[Target]:
         targets.append(
             Target(f"hot p99 < {HOT_P99_LIMIT_MS:g} ms", f"{p99:.1f} ms", p99 < HOT_P99_LIMIT_MS)
         )
-    measured = [s for s in results if s.load is not None]
+    measured = [s for s in (*results, *elsewhere) if s.load is not None]
     errors = sum(s.load.errors for s in measured if s.load is not None)
     targets.append(Target("zero errors", f"{errors} errors", errors == 0 if measured else None))
     audited = [s for s in measured if s.audit is not None]
@@ -69,14 +71,15 @@ def check(results: list[ScenarioResult]) -> list[Target]:
     return targets
 
 
-def check_scale(scale: list[ScenarioResult], small: list[ScenarioResult] | None) -> list[Target]:
-    """Throughputs on the big ledger against the small-ledger run, and deep history pages."""
+def check_scale(scale: list[ScenarioResult], small: list[ScenarioResult]) -> list[Target]:
+    """Throughputs on the big ledger against the same scenarios on the small ledger of the same
+    run, and the deepest history page against the first."""
     targets = []
     for result in scale:
         if result.load is None or "@" in result.name or result.name.startswith("history"):
             continue
-        reference = _measured(small or [], result.name)
-        name = f"{result.name} >= {SCALE_KEEPS} x small-ledger run"
+        reference = _measured(small, result.name)
+        name = f"{result.name} >= {SCALE_KEEPS} x small ledger"
         if reference is None or reference.load is None or reference.load.per_second == 0:
             targets.append(Target(name, "no small-ledger result", None))
             continue
