@@ -61,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
         "history probe; writes scale.* instead of latest.*",
     )
     load.add_argument(
+        "--scale-rounds",
+        type=int,
+        default=defaults.scale_rounds,
+        help="--scale: runs of each standard scenario on each ledger, alternating (3)",
+    )
+    load.add_argument(
         "--scenarios",
         type=_names,
         default=(),
@@ -130,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             scale=args.scale,
             scale_wallets=args.scale_wallets,
             scale_operations=args.scale_operations,
+            scale_rounds=args.scale_rounds,
             output=args.output,
         )
         try:

@@ -58,6 +58,9 @@ def run(
     The per-transaction log (-l) gives the latency percentiles pgbench does not print.
     """
     log_dir.mkdir(parents=True, exist_ok=True)
+    # An earlier run's logs in the directory would mix their latencies with this run's.
+    for earlier in log_dir.glob("pgbench.*"):
+        earlier.unlink()
     prefix = log_dir / "pgbench"
     command = [
         pgbench,

@@ -58,11 +58,16 @@ def to_markdown(run: Run, targets: list[Target]) -> str:
             "## The same scenarios on a small ledger",
             "",
             "Each standard scenario ran on a second database of the same server, holding only the",
-            "scenarios' own wallets, right before or after its run on the big ledger (the order",
-            "alternates), against a second service with the same settings.",
+            "scenarios' own wallets, against a second service with the same settings, in rounds",
+            "alternating with its runs on the big ledger (small, big, big, small, ...). Each table",
+            "shows, of a scenario's rounds on its ledger, the one of median throughput.",
             "",
             *_results_table(run.small_ledger),
             *_notes(run.small_ledger),
+            "## Rounds",
+            "",
+            *_rounds_table(run.scenarios, run.small_ledger),
+            "",
         ]
     lines += [
         "Requests per second count every response; errors are non-2xx responses (failed",
@@ -142,6 +147,27 @@ def write_png(run: Run, path: Path) -> bool:
     return True
 
 
+def _rounds_table(big: list[ScenarioResult], small: list[ScenarioResult]) -> list[str]:
+    """Requests per second of every round on each ledger, and the ratio of the medians."""
+    rows = [
+        "| Scenario | Small ledger, req/s per round | Big ledger, req/s per round | Big / small |",
+        "| --- | --- | --- | ---: |",
+    ]
+    for result in small:
+        on_big = next((b for b in big if b.name == result.name), None)
+        if on_big is None or result.load is None or on_big.load is None:
+            continue
+        times = on_big.load.per_second / result.load.per_second if result.load.per_second else 0
+        rows.append(
+            f"| {result.name} | {_per_round(result)} | {_per_round(on_big)} | {times:.2f} |"
+        )
+    return rows
+
+
+def _per_round(result: ScenarioResult) -> str:
+    return ", ".join(f"{load.per_second:,.0f}" for load in result.rounds)
+
+
 def _bars(run: Run) -> list[tuple[str, Load, str]]:
     """Each measured scenario's label, load and color; in --scale mode, each followed by the
     same scenario on the small ledger."""
@@ -197,6 +223,7 @@ def _scenario_dict(s: ScenarioResult, all_results: list[ScenarioResult]) -> dict
         "p99_ms": load.p99_ms if load else None,
         "p99_9_ms": load.p999_ms if load else None,
         "errors": load.errors if load else None,
+        "rounds_per_second": [round(r.per_second, 1) for r in s.rounds],
         "vs_ceiling": _rounded(ratio(all_results, s.name, CEILING)),
         "vs_db_ceiling": _rounded(ratio(all_results, s.name, DB_CEILING)),
         "load": asdict(load) if load else None,

@@ -42,10 +42,21 @@ class ScenarioResult:
     summary: str
     tool: str
     connections: int
-    load: Load | None = None
+    load: Load | None = None  # of several rounds, the one of median throughput
     audit: Audit | None = None
     note: str = ""
     output: str = ""
+    rounds: list[Load] = field(default_factory=list)
+    round_outputs: list[str] = field(default_factory=list, repr=False)
+
+    def add_round(self, load: Load, output: str) -> None:
+        """One more run of the scenario; `load` becomes the median round's (the lower middle
+        one of an even number), a run that happened, with its own percentiles and output."""
+        self.rounds.append(load)
+        self.round_outputs.append(output)
+        by_throughput = sorted(range(len(self.rounds)), key=lambda n: self.rounds[n].per_second)
+        median = by_throughput[(len(by_throughput) - 1) // 2]
+        self.load, self.output = self.rounds[median], self.round_outputs[median]
 
     @property
     def measured(self) -> bool:

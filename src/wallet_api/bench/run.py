@@ -40,6 +40,7 @@ class Options:
     scale: bool = False
     scale_wallets: int = 1_000_000
     scale_operations: int = 10_000_000
+    scale_rounds: int = 3
     output: Path = Path("bench/results")
 
 
@@ -86,8 +87,10 @@ class BenchFailed(Exception):
 def run(settings: Settings, options: Options) -> int:
     """Run every selected scenario and write the report. The exit status is 0 when the service
     stayed up and every audit passed, whether or not the targets were met."""
-    if options.duration < 1 or options.connections < 1 or options.warmup < 0:
-        raise BenchFailed("--duration and --connections must be at least 1, --warmup at least 0")
+    if min(options.duration, options.connections, options.scale_rounds) < 1 or options.warmup < 0:
+        raise BenchFailed(
+            "--duration, --connections and --scale-rounds must be at least 1, --warmup at least 0"
+        )
     unknown = set(options.scenarios) - set(scenarios.NAMES)
     if unknown:
         raise BenchFailed(f"unknown scenarios {sorted(unknown)}; known: {list(scenarios.NAMES)}")
@@ -151,9 +154,8 @@ def _run_scenarios(bench: Bench, selected: list[Scenario], bench_run: Run) -> No
         if bench.small_database is not None:
             small = _serve(stack, bench, bench.small_database, SMALL_LEDGER, bench_run.small_ledger)
         paths = big.served.paths()
-        for index, scenario in enumerate(selected):
-            for side in sides(scenario, index, big, small):
-                _measure(bench, scenario, side, paths)
+        for scenario in selected:
+            _run_scenario(bench, scenario, turns(scenario, big, small, bench.options), paths)
 
 
 def _serve(
@@ -174,34 +176,49 @@ def _serve(
     return Side(label, database, served, results)
 
 
-def sides(scenario: Scenario, index: int, big: T, small: T | None) -> list[T]:
-    """The ledgers a scenario runs on, in turn. A standard scenario of a --scale run runs on the
-    small ledger and on the big one back to back, so the machine's drift over a run of several
-    minutes weighs on both alike; which goes first alternates, so neither always follows."""
+def turns(scenario: Scenario, big: T, small: T | None, options: Options) -> list[T]:
+    """The ledgers a scenario runs on, in turn. In a --scale run, a standard scenario runs on the
+    small ledger and on the big one in alternation, `scale_rounds` times each, in the order
+    small, big, big, small, small, big...: the machine's drift over the minutes of a scenario
+    weighs on both alike, and a passing stall on one run is outvoted by the median."""
     if small is None or scenario not in scenarios.STANDARD:
         return [big]
-    return [small, big] if index % 2 == 0 else [big, small]
+    order: list[T] = []
+    for turn in range(options.scale_rounds):
+        order += [small, big] if turn % 2 == 0 else [big, small]
+    return order
 
 
-def _measure(bench: Bench, scenario: Scenario, side: Side, paths: set[str]) -> None:
-    result = ScenarioResult(
-        scenario.name,
-        scenario.summary,
-        scenario.tool,
-        scenario.connections or bench.options.connections,
-    )
-    side.results.append(result)
-    if scenario.requires_path is not None and scenario.requires_path not in paths:
-        result.note = f"skipped: the API has no {scenario.requires_path} route yet"
-    elif scenario.tool == "pgbench":
-        _measure_pgbench(bench, scenario, result, side.database)
-    else:
-        _measure_wrk(bench, scenario, result, side.served.base_url)
-    if result.measured:
-        result.audit = service.audit(side.database.url)
-    print(_progress_line(result, side.label), flush=True)
-    if not side.served.alive():
-        raise service.ServiceFailed(f"the service stopped:\n{side.served.log_tail()}")
+def _run_scenario(bench: Bench, scenario: Scenario, order: list[Side], paths: set[str]) -> None:
+    """Every round of `scenario` in `order`, then the audit of each ledger it ran on."""
+    results: dict[str, ScenarioResult] = {}
+    for side in order:
+        result = results.get(side.label)
+        if result is None:
+            result = ScenarioResult(
+                scenario.name,
+                scenario.summary,
+                scenario.tool,
+                scenario.connections or bench.options.connections,
+            )
+            results[side.label] = result
+            side.results.append(result)
+        if scenario.requires_path is not None and scenario.requires_path not in paths:
+            result.note = f"skipped: the API has no {scenario.requires_path} route yet"
+            continue
+        if scenario.tool == "pgbench":
+            result.add_round(*_measure_pgbench(bench, scenario, result, side.database))
+        else:
+            result.add_round(*_measure_wrk(bench, scenario, result, side.served.base_url))
+        if len(order) > 1:
+            print(_round_line(result, side.label), flush=True)
+        if not side.served.alive():
+            raise service.ServiceFailed(f"the service stopped:\n{side.served.log_tail()}")
+    for side in {side.label: side for side in order}.values():
+        result = results[side.label]
+        if result.measured:
+            result.audit = service.audit(side.database.url)
+        print(_progress_line(result, side.label), flush=True)
 
 
 async def _prepare(bench: Bench, bench_run: Run) -> list[Scenario]:
@@ -257,21 +274,20 @@ async def _fill_scale_ledger(bench: Bench, bench_run: Run) -> list[Scenario]:
     ]
 
 
-def _measure_wrk(bench: Bench, scenario: Scenario, result: ScenarioResult, url: str) -> None:
+def _measure_wrk(
+    bench: Bench, scenario: Scenario, result: ScenarioResult, url: str
+) -> tuple[Load, str]:
     assert bench.tools.wrk is not None
     script = bench.work / f"{scenario.name}.lua"
     script.write_text(scenario.script + wrk.SUMMARY_LUA)
     if bench.options.warmup > 0:
         wrk.run(bench.tools.wrk, url, script, result.connections, bench.options.warmup)
-    result.load, output = wrk.run(
-        bench.tools.wrk, url, script, result.connections, bench.options.duration
-    )
-    result.output = output
+    return wrk.run(bench.tools.wrk, url, script, result.connections, bench.options.duration)
 
 
 def _measure_pgbench(
     bench: Bench, scenario: Scenario, result: ScenarioResult, database: BenchDatabase
-) -> None:
+) -> tuple[Load, str]:
     assert bench.tools.pgbench is not None
     settings = bench.service_settings
     facts = asyncio.run(server_facts(database.dsn))
@@ -301,9 +317,10 @@ def _measure_pgbench(
 
     if options.warmup > 0:
         pgbench_run(options.warmup, "warmup")
-    result.load, result.output = pgbench_run(options.duration, "log")
+    measured = pgbench_run(options.duration, "log")
     for wallets in scenario.wallets:
         asyncio.run(_book_unrecorded(database, wallets.id()))
+    return measured
 
 
 async def _book_unrecorded(database: BenchDatabase, wallet: uuid.UUID) -> None:
@@ -337,6 +354,14 @@ def _progress_line(result: ScenarioResult, label: str) -> str:
     )
 
 
+def _round_line(result: ScenarioResult, label: str) -> str:
+    load = result.rounds[-1]
+    return (
+        f"  {result.name} ({label}), round {len(result.rounds)}: {load.per_second:,.0f} req/s, "
+        f"p99 {load.p99_ms:.1f} ms, {load.errors} errors"
+    )
+
+
 def _verdict(passed: bool | None) -> str:
     return {True: "pass", False: "MISS", None: "not measured"}[passed]
 
@@ -350,6 +375,7 @@ def _options_dict(options: Options) -> dict[str, Any]:
         "wrk_timeout_seconds": wrk.TIMEOUT_SECONDS,
     }
     if options.scale:
+        chosen["scale_rounds"] = options.scale_rounds
         chosen["scale_wallets"] = options.scale_wallets
         chosen["scale_operations"] = options.scale_operations
     return chosen
