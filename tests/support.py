@@ -169,11 +169,11 @@ async def withdraw(
     return await client.post(operation_url(wallet_id), json=body)
 
 
-def run_verify(database_url: str) -> subprocess.CompletedProcess[str]:
+def run_verify(database_url: str, **environment: str) -> subprocess.CompletedProcess[str]:
     """`wallet-api verify` on the given database, as an operator runs it."""
     return subprocess.run(
         [sys.executable, "-m", "wallet_api", "verify"],
-        env=service_environment(DATABASE_URL=database_url),
+        env=service_environment(DATABASE_URL=database_url, **environment),
         capture_output=True,
         text=True,
         timeout=120,

@@ -48,6 +48,20 @@ def test_verify_passes_on_balanced_books_read_in_several_batches(admin_url: str)
     assert "2500 wallets and 5000 operations checked, 0 problems found" in audit.stdout
 
 
+def test_verify_reads_a_ledger_whose_statements_outlast_the_request_statement_timeout(
+    admin_url: str,
+) -> None:
+    # Summing a batch of 1,000 wallets' operations takes milliseconds; on a big ledger, where
+    # one wallet may have a million operations, it outlasts the service's 5 s. The audit of a
+    # whole ledger must not be cut off by the timeout meant for a request's statements.
+    with scratch_database(admin_url) as url:
+        migrations.upgrade(url)
+        asyncio.run(write_consistent_ledger(url, 2500))
+        audit = run_verify(url, WALLET_DB_STATEMENT_TIMEOUT_MS="1")
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert "2500 wallets and 5000 operations checked, 0 problems found" in audit.stdout
+
+
 def test_verify_exits_nonzero_on_a_balance_tampered_with_by_hand(admin_url: str) -> None:
     with scratch_database(admin_url) as url:
         migrations.upgrade(url)
