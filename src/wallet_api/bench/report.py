@@ -130,8 +130,11 @@ def write_png(run: Run, path: Path) -> bool:
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 0.5 * len(names) + 2))
     left.bar_label(left.barh(names, rates, color=colors), fmt="{:,.0f}", padding=3)
     left.set_xlabel("requests per second")
-    title = "Throughput (gray: the references"
-    left.set_title(title + (", light: the small ledger)" if run.small_ledger else ")"))
+    left.set_title(
+        "Throughput (gray: references; light: small ledger)"
+        if run.small_ledger
+        else "Throughput (gray: the references)"
+    )
     right.bar_label(right.barh(names, p99s, color=colors), fmt="{:,.1f}", padding=3)
     right.set_xlabel("p99 latency, ms")
     right.set_title("p99 latency")
