@@ -201,6 +201,11 @@ def test_of_several_rounds_the_run_of_median_throughput_is_the_result() -> None:
     measured.add_round(load(2_000), "fourth")
     assert measured.load is not None
     assert measured.load.per_second == 2_000
+    measured.add_round(load(3_200, errors=2), "fifth")
+    assert measured.load.errors == 0
+    by_name = {t.name: t for t in targets.check([measured])}
+    assert by_name["zero errors"].measured == "2 errors"
+    assert by_name["zero errors"].passed is False
 
 
 def a_run(results: list[ScenarioResult]) -> Run:
