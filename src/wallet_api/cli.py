@@ -57,8 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument(
         "--scale",
         action="store_true",
-        help="pre-fill 1,000,000 wallets and 10,000,000 operations, add the hot sweep and the "
-        "history probe; writes scale.* instead of latest.*",
+        help="fill a big ledger (1,000,000 wallets, 10,000,000 operations) and run each scenario "
+        "on it and on a small ledger in turn; add the hot sweep and the history probe; writes "
+        "scale.* instead of latest.*",
     )
     load.add_argument(
         "--scale-rounds",
