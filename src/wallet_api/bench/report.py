@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from wallet_api.bench.results import Audit, Load, Run, ScenarioResult
-from wallet_api.bench.targets import CEILING, DB_CEILING, Target, ratio
+from wallet_api.bench.targets import CEILING, DB_CEILING, Target, measured_result, ratio
 
 
 def write(run: Run, targets: list[Target], directory: Path, stem: str) -> list[Path]:
@@ -157,7 +157,7 @@ def _rounds_table(big: list[ScenarioResult], small: list[ScenarioResult]) -> lis
         "| --- | --- | --- | ---: |",
     ]
     for result in small:
-        on_big = next((b for b in big if b.name == result.name), None)
+        on_big = measured_result(big, result.name)
         if on_big is None or result.load is None or on_big.load is None:
             continue
         times = on_big.load.per_second / result.load.per_second if result.load.per_second else 0
@@ -180,7 +180,7 @@ def _bars(run: Run) -> list[tuple[str, Load, str]]:
             continue
         reference = s.name in (CEILING, DB_CEILING)
         bars.append((s.name, s.load, "tab:gray" if reference else "tab:blue"))
-        small = next((m for m in run.small_ledger if m.name == s.name), None)
+        small = measured_result(run.small_ledger, s.name)
         if small is not None and small.load is not None:
             color = "silver" if reference else "lightskyblue"
             bars.append((f"{s.name} (small ledger)", small.load, color))

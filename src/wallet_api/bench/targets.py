@@ -35,8 +35,8 @@ class Target:
 
 def ratio(results: list[ScenarioResult], name: str, reference: str) -> float | None:
     """`name`'s requests per second over `reference`'s, when both were measured."""
-    scenario = _measured(results, name)
-    base = _measured(results, reference)
+    scenario = measured_result(results, name)
+    base = measured_result(results, reference)
     if scenario is None or base is None or scenario.load is None or base.load is None:
         return None
     if base.load.per_second == 0:
@@ -51,7 +51,7 @@ def check(results: list[ScenarioResult], elsewhere: Sequence[ScenarioResult] = (
         _at_least(f"{name} >= {times} x {reference}", ratio(results, name, reference), times)
         for name, reference, times in THROUGHPUT_TARGETS
     ]
-    hot = _measured(results, "hot")
+    hot = measured_result(results, "hot")
     if hot is None or hot.load is None:
         targets.append(Target(f"hot p99 < {HOT_P99_LIMIT_MS:g} ms", "not measured", None))
     else:
@@ -79,7 +79,7 @@ def check_scale(scale: list[ScenarioResult], small: list[ScenarioResult]) -> lis
     for result in scale:
         if result.load is None or "@" in result.name or result.name.startswith("history"):
             continue
-        reference = _measured(small, result.name)
+        reference = measured_result(small, result.name)
         name = f"{result.name} >= {SCALE_KEEPS} x small ledger"
         if reference is None or reference.load is None or reference.load.per_second == 0:
             targets.append(Target(name, "no small-ledger result", None))
@@ -103,5 +103,6 @@ def _at_least(name: str, value: float | None, threshold: float) -> Target:
     return Target(name, f"{value:.2f} x", value >= threshold)
 
 
-def _measured(results: list[ScenarioResult], name: str) -> ScenarioResult | None:
+def measured_result(results: list[ScenarioResult], name: str) -> ScenarioResult | None:
+    """The result of the scenario called `name`, when it was measured."""
     return next((s for s in results if s.name == name and s.load is not None), None)
