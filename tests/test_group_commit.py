@@ -27,7 +27,9 @@ from tests.support import (
     withdraw,
 )
 from wallet_api.ledger.errors import InsufficientFunds, InvalidAmount
-from wallet_api.ledger.operations import Ledger, Operation, OperationType
+from wallet_api.ledger.ledger import Ledger
+from wallet_api.ledger.records import Operation
+from wallet_api.ledger.rules import OperationType
 from wallet_api.settings import Settings
 from wallet_api.storage.database import Database
 
@@ -46,11 +48,14 @@ async def test_parallel_deposits_on_one_wallet_are_committed_in_batches(
 ) -> None:
     wallet_id = uuid.uuid4()
     results = await asyncio.gather(
-        *(ledger.apply(wallet_id, OperationType.DEPOSIT, Decimal("0.01")) for _ in range(300))
+        *(
+            ledger.wallets.move(wallet_id, OperationType.DEPOSIT, Decimal("0.01"))
+            for _ in range(300)
+        )
     )
-    assert ledger.group_commit is not None
-    assert ledger.group_commit.stats.largest > 1
-    assert len({operation.id for operation in results}) == 300
+    assert ledger.engine.batches.stats.largest > 1
+    assert all(isinstance(decided.outcome, Operation) for decided in results)
+    assert len({decided.outcome.id for decided in results}) == 300
     assert await balance_of(db, wallet_id) == Decimal("3.00")
     assert await ledger_problems(db, [wallet_id]) == []
 
@@ -59,15 +64,15 @@ async def test_a_withdrawal_that_would_overdraw_fails_alone_inside_its_batch(
     ledger: Ledger, db: asyncpg.Connection
 ) -> None:
     wallet_id = uuid.uuid4()
-    await ledger.apply(wallet_id, OperationType.DEPOSIT, Decimal("10.00"))
+    await ledger.wallets.move(wallet_id, OperationType.DEPOSIT, Decimal("10.00"))
     moves = [(OperationType.WITHDRAW, Decimal("3.00"))] * 8
     moves += [(OperationType.DEPOSIT, Decimal("1.00"))] * 8
     moves += [(OperationType.WITHDRAW, Decimal("0.001"))] * 2
-    outcomes = await asyncio.gather(
-        *(ledger.apply(wallet_id, kind, amount) for kind, amount in moves),
-        return_exceptions=True,
+    decided = await asyncio.gather(
+        *(ledger.wallets.move(wallet_id, kind, amount) for kind, amount in moves)
     )
-    assert ledger.group_commit is not None and ledger.group_commit.stats.largest > 1
+    outcomes = [d.outcome for d in decided]
+    assert ledger.engine.batches.stats.largest > 1
     landed = [o for o in outcomes if isinstance(o, Operation)]
     refused = [o for o in outcomes if not isinstance(o, Operation)]
     assert {type(o) for o in refused} <= {InsufficientFunds, InvalidAmount}
@@ -169,7 +174,7 @@ async def test_transfers_into_a_hot_wallet_go_in_batches_and_a_refused_one_fails
     assert responses[41].status_code in (400, 422)
     assert len({r.json()["id"] for r in responses[:30]}) == 30
     after = await scrape(client)
-    assert batched_with_others(after, "transfers") > batched_with_others(before, "transfers")
+    assert batched_with_others(after, "writes") > batched_with_others(before, "writes")
     assert await balance_of(db, merchant) == Decimal("30.00")
     assert await ledger_problems(db, [merchant, *payers, *broke]) == []
     assert_books_balance(database_url)
@@ -225,7 +230,7 @@ async def test_holds_captures_and_voids_on_a_hot_wallet_each_get_their_own_outco
     assert json.loads(wallet.text, parse_float=Decimal)["available_balance"] == Decimal("0.75")
     assert await balance_of(db, wallet_id) == Decimal("7.75")
     after = await scrape(client)
-    assert batched_with_others(after, "decisions") > batched_with_others(before, "decisions")
+    assert batched_with_others(after, "writes") > batched_with_others(before, "writes")
     assert await ledger_problems(db, [wallet_id]) == []
     assert_books_balance(database_url)
 
@@ -269,7 +274,7 @@ async def test_operations_on_many_idle_wallets_share_statements_each_with_its_ow
     assert codes(5) == ["wallet_not_found"] * 5
     assert codes(10) == [200] * 10
     after = await scrape(client)
-    assert batched_with_others(after, "across") > batched_with_others(before, "across")
+    assert batched_with_others(after, "writes") > batched_with_others(before, "writes")
     balances = {w: await balance_of(db, w) for w in [*usd, *eur, *jpy, *blocked, *new]}
     assert [balances[w] for w in usd] == [Decimal("3.00")] * 20 + [Decimal("5.00")] * 10
     assert [balances[w] for w in eur] == [Decimal("5.10")] * 5

@@ -23,7 +23,7 @@ from tests.support import (
     wallet_json,
     withdraw,
 )
-from wallet_api.ledger.operations import Ledger
+from wallet_api.ledger.ledger import Ledger
 from wallet_api.settings import Settings
 from wallet_api.storage.database import Database
 
@@ -191,7 +191,7 @@ async def test_the_sweep_marks_lapsed_holds_expired_in_the_database(
     database = Database(Settings(), database_url)
     ledger = Ledger(database, default_currency="USD", idempotency_ttl=timedelta(hours=24))
     try:
-        while await ledger.sweep_lapsed_holds():
+        while await ledger.holds.sweep():
             pass
     finally:
         await database.dispose()

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import asyncpg
 
-from wallet_api.ledger.operations import Ledger
+from wallet_api.ledger.ledger import Ledger
 from wallet_api.settings import Settings
 from wallet_api.storage.database import Database
 
@@ -14,11 +14,11 @@ from wallet_api.storage.database import Database
 async def test_purge_removes_expired_keys_only(db: asyncpg.Connection, database_url: str) -> None:
     await db.execute(
         """
-        INSERT INTO idempotency_keys (key, fingerprint, status_code, response_body, expires_at)
-        SELECT 'purge-old-' || n, '\\x00'::bytea, 200, '{}'::bytea, now() - interval '1 hour'
+        INSERT INTO idempotency_keys (caller, key, fingerprint, outcome, expires_at)
+        SELECT 0, 'purge-old-' || n, sha256(''::bytea), '{}'::jsonb, now() - interval '1 hour'
         FROM generate_series(1, 2500) n
         UNION ALL
-        SELECT 'purge-fresh-' || n, '\\x00'::bytea, 200, '{}'::bytea, now() + interval '1 hour'
+        SELECT 0, 'purge-fresh-' || n, sha256(''::bytea), '{}'::jsonb, now() + interval '1 hour'
         FROM generate_series(1, 10) n
         """
     )

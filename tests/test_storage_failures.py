@@ -23,10 +23,11 @@ from tests.support import (
     wait_for_blocked_service_statements,
 )
 from wallet_api.ledger import retry
-from wallet_api.ledger.errors import LedgerError
-from wallet_api.ledger.idempotency import Answer, IdempotentRequest
-from wallet_api.ledger.operations import Ledger, OperationType
-from wallet_api.ledger.transfers import Transfer
+from wallet_api.ledger.engine import Decided
+from wallet_api.ledger.idempotency import ANONYMOUS, IdempotencyKey
+from wallet_api.ledger.ledger import Ledger
+from wallet_api.ledger.records import Transfer
+from wallet_api.ledger.rules import OperationType
 from wallet_api.settings import Settings
 from wallet_api.storage.database import Database
 from wallet_api.storage.errors import (
@@ -41,10 +42,6 @@ RETRIES = "wallet_db_transaction_retries_total"
 
 def retries(reason: str) -> float:
     return REGISTRY.get_sample_value(RETRIES, {"reason": reason}) or 0.0
-
-
-def render(outcome: Transfer | LedgerError) -> Answer:
-    return Answer(201 if isinstance(outcome, Transfer) else 400, b"")
 
 
 @pytest.fixture
@@ -66,7 +63,7 @@ async def funded_wallets(ledger: Ledger, count: int, funds: str = "100.00") -> l
     # Python orders UUIDs as PostgreSQL does: by their bytes.
     wallet_ids = sorted(uuid.uuid4() for _ in range(count))
     for wallet_id in wallet_ids:
-        await ledger.apply(wallet_id, OperationType.DEPOSIT, Decimal(funds))
+        await ledger.wallets.move(wallet_id, OperationType.DEPOSIT, Decimal(funds))
     return wallet_ids
 
 
@@ -141,24 +138,22 @@ async def test_a_transfer_rolled_back_by_a_deadlock_runs_again_and_lands_once(
 ) -> None:
     low, high = await funded_wallets(ledger, 2)
     before = retries("deadlock")
-    request = IdempotentRequest(f"deadlock-{uuid.uuid4()}", b"fingerprint") if keyed else None
+    key = IdempotencyKey(ANONYMOUS, f"deadlock-{uuid.uuid4()}") if keyed else None
     other = await asyncpg.connect(plain_dsn(database_url))
     try:
         # Only the ledger's side checks for the deadlock in time, so it is the one rolled back.
         await other.execute("SET deadlock_timeout = '60s'")
         async with other.transaction():
             await other.execute("SELECT 1 FROM wallets WHERE id = $1 FOR UPDATE", high)
-            moving = asyncio.create_task(
-                ledger.transfer(low, high, Decimal("10.00"), render, request)
-            )
+            moving = asyncio.create_task(ledger.transfers.create(low, high, Decimal("10.00"), key))
             # The transfer locks `low`, then waits for `high`; taking `low` closes the cycle.
             await wait_for_blocked_service_statements(db)
             await other.execute("SELECT 1 FROM wallets WHERE id = $1 FOR UPDATE", low)
     finally:
         await other.close()
 
-    answer = await asyncio.wait_for(moving, timeout=30)
-    assert answer.status_code == 201
+    decided = await asyncio.wait_for(moving, timeout=30)
+    assert isinstance(decided.outcome, Transfer)
     assert retries("deadlock") == before + 1
     transfers = await db.fetchval("SELECT count(*) FROM transfers WHERE from_wallet_id = $1", low)
     assert transfers == 1
@@ -183,15 +178,15 @@ async def test_under_serializable_isolation_conflicting_transfers_retry_and_cons
         before = retries("serialization_failure")
         plan = [(first, second), (second, first)] * 10
         outcomes = await asyncio.gather(
-            *(ledger.transfer(a, b, Decimal("1.00"), render) for a, b in plan),
+            *(ledger.transfers.create(a, b, Decimal("1.00")) for a, b in plan),
             return_exceptions=True,
         )
     finally:
         await database.dispose()
 
-    landed = [(a, b) for (a, b), o in zip(plan, outcomes, strict=True) if isinstance(o, Answer)]
-    assert all(isinstance(o, Answer | StorageConflict) for o in outcomes), outcomes
-    assert all(o.status_code == 201 for o in outcomes if isinstance(o, Answer))
+    landed = [(a, b) for (a, b), o in zip(plan, outcomes, strict=True) if isinstance(o, Decided)]
+    assert all(isinstance(o, Decided | StorageConflict) for o in outcomes), outcomes
+    assert all(isinstance(o.outcome, Transfer) for o in outcomes if isinstance(o, Decided))
     assert landed, "some transfers went through"
     assert retries("serialization_failure") > before
     moved_out = sum(1 for a, _ in landed if a == first) - sum(1 for a, _ in landed if a == second)
@@ -227,14 +222,14 @@ async def test_connections_lost_to_a_database_restart_cost_at_most_one_503_then_
     # learns on first use, and that statement never reached the server: not a 500, a 503 the
     # client may retry, after which the whole pool connects afresh.
     with pytest.raises(StorageUnavailable):
-        await ledger.create_wallet(None, "USD")
+        await ledger.wallets.create(None, "USD")
     failures = 0
     for _ in range(4):
         try:
-            await ledger.apply(wallet_id, OperationType.DEPOSIT, Decimal("1.00"))
+            await ledger.wallets.move(wallet_id, OperationType.DEPOSIT, Decimal("1.00"))
         except StorageUnavailable:
             failures += 1
     assert failures <= 1
     assert await balance_of(db, wallet_id) == Decimal("100.00") + 4 - failures
-    await ledger.create_wallet(None, "USD")
+    await ledger.wallets.create(None, "USD")
     assert await ledger.is_ready()

@@ -27,7 +27,7 @@ from wallet_api.http.problems import (
 from wallet_api.http.security_headers import SecurityHeaders
 from wallet_api.ledger.api_keys import Access, ApiKeys, decide_rate_limit
 from wallet_api.ledger.errors import LedgerError
-from wallet_api.ledger.operations import Ledger
+from wallet_api.ledger.ledger import Ledger
 from wallet_api.ledger.rate_limits import RateLimiter
 from wallet_api.logs import skip_unused_record_fields
 from wallet_api.settings import Settings
@@ -128,9 +128,7 @@ def create_app(settings: Settings) -> FastAPI:
                     ledger.purge_expired_idempotency_keys,
                 )
             ),
-            asyncio.create_task(
-                _every(settings.hold_sweep_interval_seconds, ledger.sweep_lapsed_holds)
-            ),
+            asyncio.create_task(_every(settings.hold_sweep_interval_seconds, ledger.holds.sweep)),
         ]
         # Everything alive now lives as long as the worker: out of the collector's sight, the
         # full collections that scanned it (about 50 ms each, every second or so under load,

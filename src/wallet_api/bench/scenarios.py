@@ -52,6 +52,22 @@ end
 """
 
 
+# What makes every key of a keyed scenario unique, across threads, runs and the warm-up: each
+# thread's Lua state loads the script on its own and draws 12 random bytes as it does, then
+# numbers its requests after them. A key reused would be replayed and move no money.
+_KEYS = """
+local urandom = assert(io.open("/dev/urandom", "rb"))
+local key_prefix = string.format(string.rep("%02x", 12), urandom:read(12):byte(1, -1))
+urandom:close()
+local keys_sent = 0
+local function keyed(headers)
+   keys_sent = keys_sent + 1
+   headers["Idempotency-Key"] = key_prefix .. "-" .. keys_sent
+   return headers
+end
+"""
+
+
 def _static(method: str, path: str, body: str | None = None) -> str:
     """One request sent over and over: wrk builds it once, the cheapest script there is."""
     lines = [f'wrk.method = "{method}"', f'wrk.path = "{path}"']
@@ -99,6 +115,40 @@ function init(args)
 end
 function request()
    return requests[math.random({wallets.count})]
+end
+"""
+    )
+
+
+def _hot_keyed(wallet: uuid.UUID) -> str:
+    path = OPERATION_PATH.format(wallet_id=wallet)
+    return (
+        _KEYS
+        + f"""
+local headers = {{["Content-Type"] = "application/json"}}
+function request()
+   return wrk.format("POST", "{path}", keyed(headers), '{DEPOSIT}')
+end
+"""
+    )
+
+
+def _spread_keyed(wallets: WalletSet) -> str:
+    path = OPERATION_PATH.format(wallet_id=_prefix(wallets) + "%012x")
+    return (
+        _SEEDED
+        + _KEYS
+        + f"""
+local headers = {{["Content-Type"] = "application/json"}}
+local paths = {{}}
+function init(args)
+   math.randomseed(seed * 7919 + os.time())
+   for n = 1, {wallets.count} do
+      paths[n] = string.format("{path}", n)
+   end
+end
+function request()
+   return wrk.format("POST", paths[math.random({wallets.count})], keyed(headers), '{DEPOSIT}')
 end
 """
     )
@@ -168,6 +218,13 @@ STANDARD: tuple[Scenario, ...] = (
     ),
     _hot("hot", None),
     Scenario(
+        "hot-keyed",
+        "deposits of 0.01 into one wallet, each with an Idempotency-Key of its own",
+        "wrk",
+        _hot_keyed(HOT_WALLET.id()),
+        (HOT_WALLET,),
+    ),
+    Scenario(
         "hot-mixed",
         "deposits and withdrawals of 0.01, in turn, on one pre-funded wallet",
         "wrk",
@@ -179,6 +236,14 @@ STANDARD: tuple[Scenario, ...] = (
         f"deposits of 0.01 into {SPREAD_WALLETS.count:,} wallets at random",
         "wrk",
         _spread(SPREAD_WALLETS),
+        (SPREAD_WALLETS,),
+    ),
+    Scenario(
+        "spread-keyed",
+        f"deposits of 0.01 into {SPREAD_WALLETS.count:,} wallets at random, each with an "
+        "Idempotency-Key of its own",
+        "wrk",
+        _spread_keyed(SPREAD_WALLETS),
         (SPREAD_WALLETS,),
     ),
     Scenario(

@@ -12,6 +12,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 
 from wallet_api.ledger.api_keys import Access, Scope
 from wallet_api.ledger.errors import MissingScope, Unauthenticated
+from wallet_api.ledger.idempotency import ANONYMOUS
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,12 @@ def bearer_key(request: Request) -> str | None:
 
 
 async def admit(request: Request, key: str | None, scope: Scope) -> None:
-    """Let the request through only with a valid `key` that has `scope`; log a refusal."""
+    """Let the request through only with a valid `key` that has `scope`; log a refusal. The
+    caller (the key's id, or ANONYMOUS with auth disabled) scopes its idempotency keys."""
     access: Access = request.app.state.access
     try:
-        await access.admit(key, scope)
+        api_key = await access.admit(key, scope)
+        request.state.caller = ANONYMOUS if api_key is None else api_key.id
     except (Unauthenticated, MissingScope) as refusal:
         client = request.client.host if request.client else "unknown"
         log.warning(

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
 from wallet_api.ledger.idempotency import IDEMPOTENCY_KEY_PATTERN
-from wallet_api.ledger.operations import Ledger
+from wallet_api.ledger.ledger import Ledger
 
 
 def get_ledger(request: Request) -> Ledger:
@@ -71,7 +71,7 @@ def uuid_path_parameter(name: str) -> dict[str, object]:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
-def idempotency_key(request: Request) -> str | None:
+def idempotency_key_header(request: Request) -> str | None:
     """The Idempotency-Key header of a route that reads it by hand (see `exact_body`)."""
     key = request.headers.get("idempotency-key")
     if key is not None and not _IDEMPOTENCY_KEY.match(key):

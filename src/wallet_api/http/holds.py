@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Request, Response
 
-from wallet_api.http.answers import answer_response, idempotent_request, renderer
+from wallet_api.http.answers import answer, idempotency_key
 from wallet_api.http.auth import ACCESS_STATUSES, ReadAccess, WriteAccess
 from wallet_api.http.dependencies import IdempotencyKeyHeader, LedgerDep, StrictQuery
 from wallet_api.http.exact_json import ExactJSONResponse, ExactJSONRoute
@@ -41,16 +41,11 @@ async def create_hold(
     body: HoldRequest,
     ledger: LedgerDep,
     request: Request,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idempotency_key_header: IdempotencyKeyHeader = None,
 ) -> Response:
-    answer = await ledger.create_hold(
-        wallet_id,
-        body.amount,
-        body.expires_in_seconds,
-        renderer(201, hold_body),
-        await idempotent_request(request, idempotency_key),
-    )
-    return answer_response(answer)
+    key = idempotency_key(request, idempotency_key_header)
+    decided = await ledger.holds.place(wallet_id, body.amount, body.expires_in_seconds, key)
+    return answer(decided, 201, hold_body)
 
 
 @router.post(
@@ -69,15 +64,11 @@ async def capture_hold(
     ledger: LedgerDep,
     request: Request,
     body: CaptureRequest | None = None,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idempotency_key_header: IdempotencyKeyHeader = None,
 ) -> Response:
-    answer = await ledger.capture_hold(
-        hold_id,
-        body.amount if body else None,
-        renderer(200, hold_body),
-        await idempotent_request(request, idempotency_key),
-    )
-    return answer_response(answer)
+    key = idempotency_key(request, idempotency_key_header)
+    decided = await ledger.holds.capture(hold_id, body.amount if body else None, key)
+    return answer(decided, 200, hold_body)
 
 
 @router.post(
@@ -92,12 +83,10 @@ async def void_hold(
     hold_id: uuid.UUID,
     ledger: LedgerDep,
     request: Request,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idempotency_key_header: IdempotencyKeyHeader = None,
 ) -> Response:
-    answer = await ledger.void_hold(
-        hold_id, renderer(200, hold_body), await idempotent_request(request, idempotency_key)
-    )
-    return answer_response(answer)
+    key = idempotency_key(request, idempotency_key_header)
+    return answer(await ledger.holds.void(hold_id, key), 200, hold_body)
 
 
 @router.get(
@@ -108,4 +97,4 @@ async def void_hold(
     summary="Read a hold",
 )
 async def get_hold(hold_id: uuid.UUID, ledger: LedgerDep) -> ExactJSONResponse:
-    return ExactJSONResponse(hold_body(await ledger.get_hold(hold_id)))
+    return ExactJSONResponse(hold_body(await ledger.holds.get(hold_id)))

@@ -9,46 +9,24 @@ from fastapi import Response
 from pydantic import BaseModel
 
 from wallet_api.http.exact_json import dumps_exact
-from wallet_api.ledger.errors import (
-    BalanceLimitExceeded,
-    CurrencyMismatch,
-    HoldNotActive,
-    HoldNotFound,
-    IdempotencyKeyInProgress,
-    IdempotencyKeyReused,
-    InsufficientFunds,
-    InvalidAmount,
-    InvalidCursor,
-    LedgerError,
-    MissingScope,
-    RateLimited,
-    SameWallet,
-    TransferNotFound,
-    Unauthenticated,
-    UnknownCurrency,
-    WalletExists,
-    WalletNotFound,
-)
+from wallet_api.ledger.errors import LedgerError, RateLimited, Unauthenticated
 
-# Every refusal of the ledger, its status and its stable code.
-LEDGER_ERRORS: dict[type[LedgerError], tuple[int, str]] = {
-    InvalidAmount: (422, "validation_error"),
-    UnknownCurrency: (422, "validation_error"),
-    InvalidCursor: (422, "validation_error"),
-    WalletNotFound: (404, "wallet_not_found"),
-    WalletExists: (409, "wallet_exists"),
-    InsufficientFunds: (400, "insufficient_funds"),
-    BalanceLimitExceeded: (400, "balance_limit_exceeded"),
-    IdempotencyKeyReused: (409, "idempotency_key_reused"),
-    IdempotencyKeyInProgress: (409, "idempotency_key_in_progress"),
-    SameWallet: (422, "validation_error"),
-    CurrencyMismatch: (422, "currency_mismatch"),
-    TransferNotFound: (404, "transfer_not_found"),
-    HoldNotFound: (404, "hold_not_found"),
-    HoldNotActive: (409, "hold_not_active"),
-    Unauthenticated: (401, "unauthorized"),
-    MissingScope: (403, "forbidden"),
-    RateLimited: (429, "rate_limited"),
+# The status of every refusal, by its code (the class of each refusal carries the code).
+STATUS_OF_CODE: dict[str, int] = {
+    "validation_error": 422,
+    "wallet_not_found": 404,
+    "wallet_exists": 409,
+    "insufficient_funds": 400,
+    "balance_limit_exceeded": 400,
+    "idempotency_key_reused": 409,
+    "idempotency_key_in_progress": 409,
+    "currency_mismatch": 422,
+    "transfer_not_found": 404,
+    "hold_not_found": 404,
+    "hold_not_active": 409,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "rate_limited": 429,
 }
 
 
@@ -96,9 +74,9 @@ def problem(
     return ProblemResponse(body, status_code=status, headers=headers)
 
 
-def ledger_problem(error: LedgerError) -> ProblemResponse:
-    status, code = LEDGER_ERRORS[type(error)]
-    return problem(status, code, error.detail, headers=_headers(error))
+def ledger_problem(error: LedgerError, headers: dict[str, str] | None = None) -> ProblemResponse:
+    headers = {**(_headers(error) or {}), **(headers or {})} or None
+    return problem(STATUS_OF_CODE[error.code], error.code, error.detail, headers=headers)
 
 
 def _headers(error: LedgerError) -> dict[str, str] | None:

@@ -19,9 +19,10 @@ from pydantic_core import PydanticCustomError
 
 from wallet_api.ledger import amounts
 from wallet_api.ledger.currencies import MINOR_UNITS
-from wallet_api.ledger.holds import DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS, Hold, HoldStatus
-from wallet_api.ledger.operations import Operation, OperationsPage, OperationType, Wallet
-from wallet_api.ledger.transfers import Transfer
+from wallet_api.ledger.history import OperationsPage
+from wallet_api.ledger.holds import DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS
+from wallet_api.ledger.records import Hold, Operation, Transfer, Wallet
+from wallet_api.ledger.rules import HoldStatus, OperationType
 
 AmountIn = Annotated[
     Decimal,

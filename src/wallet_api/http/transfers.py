@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Request, Response
 
-from wallet_api.http.answers import answer_response, idempotent_request, renderer
+from wallet_api.http.answers import answer, idempotency_key
 from wallet_api.http.auth import ACCESS_STATUSES, ReadAccess, WriteAccess
 from wallet_api.http.dependencies import IdempotencyKeyHeader, LedgerDep, StrictQuery
 from wallet_api.http.exact_json import ExactJSONResponse, ExactJSONRoute
@@ -40,16 +40,13 @@ async def create_transfer(
     body: TransferRequest,
     ledger: LedgerDep,
     request: Request,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idempotency_key_header: IdempotencyKeyHeader = None,
 ) -> Response:
-    answer = await ledger.transfer(
-        body.from_wallet_id,
-        body.to_wallet_id,
-        body.amount,
-        renderer(201, transfer_body),
-        await idempotent_request(request, idempotency_key),
+    key = idempotency_key(request, idempotency_key_header)
+    decided = await ledger.transfers.create(
+        body.from_wallet_id, body.to_wallet_id, body.amount, key
     )
-    return answer_response(answer)
+    return answer(decided, 201, transfer_body)
 
 
 @router.get(
@@ -60,4 +57,4 @@ async def create_transfer(
     summary="Read a transfer",
 )
 async def get_transfer(transfer_id: uuid.UUID, ledger: LedgerDep) -> ExactJSONResponse:
-    return ExactJSONResponse(transfer_body(await ledger.get_transfer(transfer_id)))
+    return ExactJSONResponse(transfer_body(await ledger.transfers.get(transfer_id)))

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
 
-from wallet_api.http.answers import answer_response, idempotent_request, renderer
+from wallet_api.http.answers import answer, idempotency_key
 from wallet_api.http.auth import (
     ACCESS_STATUSES,
     BEARER_SECURITY,
@@ -22,7 +22,7 @@ from wallet_api.http.dependencies import (
     LedgerDep,
     StrictQuery,
     get_ledger,
-    idempotency_key,
+    idempotency_key_header,
     path_uuid,
     refuse_unknown_query_parameters,
     uuid_path_parameter,
@@ -41,7 +41,7 @@ from wallet_api.http.schemas import (
 )
 from wallet_api.ledger.api_keys import Scope
 from wallet_api.ledger.history import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, HistoryQuery
-from wallet_api.ledger.operations import OperationType
+from wallet_api.ledger.rules import OperationType
 
 router = APIRouter(
     prefix="/api/v1/wallets",
@@ -63,7 +63,7 @@ hot_router = APIRouter(prefix="/api/v1/wallets", tags=["wallets"], route_class=E
     summary="Create a wallet in a currency",
 )
 async def create_wallet(request: CreateWalletRequest, ledger: LedgerDep) -> ExactJSONResponse:
-    wallet = await ledger.create_wallet(request.id, request.currency)
+    wallet = await ledger.wallets.create(request.id, request.currency)
     return ExactJSONResponse(wallet_body(wallet), status_code=201)
 
 
@@ -75,7 +75,7 @@ async def create_wallet(request: CreateWalletRequest, ledger: LedgerDep) -> Exac
     summary="Read a wallet's balance",
 )
 async def get_wallet(wallet_id: uuid.UUID, ledger: LedgerDep) -> ExactJSONResponse:
-    wallet = await ledger.get_wallet(wallet_id)
+    wallet = await ledger.wallets.get(wallet_id)
     return ExactJSONResponse(wallet_body(wallet))
 
 
@@ -106,14 +106,10 @@ async def post_operation(request: Request) -> Response:
     await admit(request, bearer_key(request), Scope.WALLETS_WRITE)
     wallet_id = path_uuid(request, "wallet_id")
     body = await exact_body(request, OperationRequest)
-    ledger = get_ledger(request)
-    once = await idempotent_request(request, idempotency_key(request))
-    if once is None:
-        operation = await ledger.apply(wallet_id, body.operation_type, body.amount)
-        return ExactJSONResponse(operation_body(operation))
-    render = renderer(200, operation_body)
-    answer = await ledger.apply_once(once, wallet_id, body.operation_type, body.amount, render)
-    return answer_response(answer)
+    key = idempotency_key(request, idempotency_key_header(request))
+    wallets = get_ledger(request).wallets
+    decided = await wallets.move(wallet_id, body.operation_type, body.amount, key)
+    return answer(decided, 200, operation_body)
 
 
 @router.get(
@@ -134,5 +130,5 @@ async def list_operations(
     created_before: AwareDatetime | None = None,
 ) -> ExactJSONResponse:
     query = HistoryQuery(limit, cursor, operation_type, created_after, created_before)
-    page = await ledger.history(wallet_id, query)
+    page = await ledger.history.page(wallet_id, query)
     return ExactJSONResponse(operations_page_body(page))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from wallet_api.ledger import amounts
 from wallet_api.ledger.currencies import minor_units
-from wallet_api.ledger.operations import CREDIT_TYPES
+from wallet_api.ledger.rules import CREDIT_TYPES
 from wallet_api.storage import audit as store
 from wallet_api.storage.database import Database
 

@@ -1,4 +1,5 @@
-"""Domain errors of the ledger; the HTTP layer maps each to a status and a stable code."""
+"""The ledger's refusals, one class each, each carrying its stable `code`: the HTTP layer maps
+the code to a status, the metrics count it by the same name."""
 
 from __future__ import annotations
 
@@ -6,13 +7,25 @@ from __future__ import annotations
 class LedgerError(Exception):
     """A request the ledger refuses; `detail` is safe to show to the client."""
 
+    code = "ledger_error"
+
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
 
 
+class StoredRefusal(LedgerError):
+    """A refusal read back from the idempotency store, to be answered again as it was."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+
+
 class InvalidRequest(LedgerError):
     """The request itself is wrong (422): it is never stored under an idempotency key."""
+
+    code = "validation_error"
 
 
 class InvalidAmount(InvalidRequest):
@@ -20,16 +33,22 @@ class InvalidAmount(InvalidRequest):
 
 
 class WalletNotFound(LedgerError):
+    code = "wallet_not_found"
+
     def __init__(self, wallet_id: object) -> None:
         super().__init__(f"Wallet {wallet_id} does not exist.")
 
 
 class InsufficientFunds(LedgerError):
+    code = "insufficient_funds"
+
     def __init__(self, wallet_id: object) -> None:
         super().__init__(f"Wallet {wallet_id} does not hold enough funds for this operation.")
 
 
 class BalanceLimitExceeded(LedgerError):
+    code = "balance_limit_exceeded"
+
     def __init__(self, wallet_id: object) -> None:
         super().__init__(f"This deposit would take wallet {wallet_id} above the balance limit.")
 
@@ -40,6 +59,8 @@ class UnknownCurrency(InvalidRequest):
 
 
 class WalletExists(LedgerError):
+    code = "wallet_exists"
+
     def __init__(self, wallet_id: object) -> None:
         super().__init__(f"Wallet {wallet_id} already exists.")
 
@@ -50,11 +71,15 @@ class InvalidCursor(InvalidRequest):
 
 
 class IdempotencyKeyReused(LedgerError):
+    code = "idempotency_key_reused"
+
     def __init__(self) -> None:
         super().__init__("This Idempotency-Key was already used with a different request.")
 
 
 class IdempotencyKeyInProgress(LedgerError):
+    code = "idempotency_key_in_progress"
+
     def __init__(self) -> None:
         super().__init__("A request with this Idempotency-Key is still being processed; retry.")
 
@@ -65,21 +90,29 @@ class SameWallet(InvalidRequest):
 
 
 class CurrencyMismatch(LedgerError):
+    code = "currency_mismatch"
+
     def __init__(self, source: str, target: str) -> None:
         super().__init__(f"Cannot transfer between a {source} wallet and a {target} wallet.")
 
 
 class TransferNotFound(LedgerError):
+    code = "transfer_not_found"
+
     def __init__(self, transfer_id: object) -> None:
         super().__init__(f"Transfer {transfer_id} does not exist.")
 
 
 class HoldNotFound(LedgerError):
+    code = "hold_not_found"
+
     def __init__(self, hold_id: object) -> None:
         super().__init__(f"Hold {hold_id} does not exist.")
 
 
 class HoldNotActive(LedgerError):
+    code = "hold_not_active"
+
     def __init__(self, hold_id: object, status: str) -> None:
         super().__init__(f"Hold {hold_id} is {status}, no longer ACTIVE.")
         self.status = status
@@ -88,6 +121,8 @@ class HoldNotActive(LedgerError):
 class Unauthenticated(LedgerError):
     """No usable API key. `reason` (missing, unknown, revoked, expired) goes to the log only:
     the client is told no more than whether a key was sent."""
+
+    code = "unauthorized"
 
     def __init__(self, reason: str, *, presented: bool) -> None:
         if presented:
@@ -100,12 +135,16 @@ class Unauthenticated(LedgerError):
 
 
 class MissingScope(LedgerError):
+    code = "forbidden"
+
     def __init__(self, key_id: int, scope: str) -> None:
         super().__init__(f"This API key does not have the scope '{scope}'.")
         self.reason = f"API key {key_id} lacks the scope {scope}"
 
 
 class RateLimited(LedgerError):
+    code = "rate_limited"
+
     def __init__(self, retry_after_seconds: int) -> None:
         super().__init__(
             f"Too many requests with this API key; retry in {retry_after_seconds} seconds."

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from wallet_api.ledger import amounts
+from wallet_api.ledger.currencies import minor_units
 from wallet_api.ledger.errors import InvalidCursor
+from wallet_api.ledger.records import Operation
+from wallet_api.ledger.rules import OperationType
+from wallet_api.ledger.wallets import Wallets
+from wallet_api.storage import wallets as store
+from wallet_api.storage.database import Database
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
@@ -42,3 +50,48 @@ def decode_cursor(cursor: str | None) -> int:
     if not text.startswith(_PREFIX) or not number.isdigit() or len(number) > 19:
         raise InvalidCursor()
     return int(number)
+
+
+@dataclass(frozen=True, slots=True)
+class OperationsPage:
+    items: list[Operation]
+    next_cursor: str | None
+
+
+class History:
+    """A wallet's operations, newest first, a page at a time."""
+
+    def __init__(self, database: Database, wallets: Wallets) -> None:
+        self._db = database
+        self._wallets = wallets
+
+    async def page(self, wallet_id: uuid.UUID, query: HistoryQuery) -> OperationsPage:
+        before_id = decode_cursor(query.cursor)
+        wallet = await self._wallets.get(wallet_id)
+        types = [query.operation_type] if query.operation_type else list(OperationType)
+        async with self._db.connect() as connection:
+            rows = await store.operations_page(
+                connection,
+                wallet_id,
+                before_id=before_id,
+                operation_types=types,
+                created_after=query.created_after or EARLIEST,
+                created_before=query.created_before or LATEST,
+                limit=query.limit + 1,
+            )
+        items = [operation_from_row(row, wallet.currency) for row in rows[: query.limit]]
+        has_more = len(rows) > query.limit
+        return OperationsPage(items, encode_cursor(items[-1].id) if has_more else None)
+
+
+def operation_from_row(row: store.OperationRow, currency: str) -> Operation:
+    return Operation(
+        id=row.id,
+        wallet_id=row.wallet_id,
+        operation_type=OperationType(row.operation_type),
+        amount=amounts.from_minor_units(row.amount_minor, minor_units(currency)),
+        currency=currency,
+        created_at=row.created_at,
+        transfer_id=row.transfer_id,
+        hold_id=row.hold_id,
+    )

@@ -1,90 +1,100 @@
-"""What an idempotent replay returns: the first answer to a key, for the same request only."""
+"""Idempotency keys: whose key it is, what makes two requests the same, and the outcome stored
+under it, so that a replay answers exactly what the first answer said."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from collections.abc import Awaitable, Callable
+import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+import orjson
 
-from wallet_api.ledger.errors import (
-    IdempotencyKeyInProgress,
-    IdempotencyKeyReused,
-    InvalidRequest,
-    LedgerError,
-)
-from wallet_api.ledger.retry import retry_conflicts
-from wallet_api.storage import idempotency as idempotency_store
-from wallet_api.storage.database import Database
+from wallet_api.ledger.errors import LedgerError, StoredRefusal
+from wallet_api.ledger.records import Hold, Operation, Record, Transfer
+from wallet_api.ledger.rules import HoldStatus, Movement, OperationType
 
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7E]{1,255}$"
 
+# The caller of every request when auth is disabled; API key ids start at 1.
+ANONYMOUS = 0
+
 
 @dataclass(frozen=True, slots=True)
-class IdempotentRequest:
+class IdempotencyKey:
+    """A key as its caller sent it: two callers choosing the same text hold two keys."""
+
+    caller: int
     key: str
-    fingerprint: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """A response as the client sees it, stored under its key and replayed byte for byte."""
-
-    status_code: int
-    body: bytes
-    replayed: bool = False
+def fingerprint(movement: Movement) -> bytes:
+    """What makes two requests 'the same request' under a key: the movement as parsed, each
+    amount by its value, so `"amount": 100` and `"amount": "100.00"` are one request."""
+    fields = [_canonical(getattr(movement, f.name)) for f in dataclasses.fields(movement)]
+    return hashlib.sha256(orjson.dumps([type(movement).__name__, *fields])).digest()
 
 
-def fingerprint(method: str, path: str, body: bytes) -> bytes:
-    """What makes two requests 'the same request' for a key: method, path and body."""
-    digest = hashlib.sha256()
-    for part in (method.encode(), path.encode(), body):
-        digest.update(len(part).to_bytes(8, "big"))
-        digest.update(part)
-    return digest.digest()
+def _canonical(value: object) -> object:
+    if isinstance(value, Decimal):
+        return str(value.normalize()) if value.is_finite() else str(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
 
 
-async def run_once(
-    database: Database,
-    request: IdempotentRequest,
-    ttl: timedelta,
-    action: Callable[[AsyncConnection], Awaitable[Any]],
-    render: Callable[[Any], Answer],
-) -> Answer:
-    """Run `action` under an idempotency key: the first answer is stored with the money movement
-    in one transaction, and the same request with the same key gets that answer again. A
-    refusal is an answer too; a request that fails validation is not, and leaves no trace.
-    A transaction that lost to a conflict is run again whole, claim included."""
-    return await retry_conflicts(lambda: _answer_once(database, request, ttl, action, render))
+_KINDS: dict[type[Any], str] = {Operation: "operation", Transfer: "transfer", Hold: "hold"}
 
 
-async def _answer_once(
-    database: Database,
-    request: IdempotentRequest,
-    ttl: timedelta,
-    action: Callable[[AsyncConnection], Awaitable[Any]],
-    render: Callable[[Any], Answer],
-) -> Answer:
-    async with database.transaction() as connection:
-        try:
-            stored = await idempotency_store.claim(
-                connection, request.key, request.fingerprint, ttl
-            )
-        except idempotency_store.KeyBusy:
-            raise IdempotencyKeyInProgress() from None
-        if stored is not None:
-            if stored.fingerprint != request.fingerprint:
-                raise IdempotencyKeyReused()
-            return Answer(stored.status_code, stored.response_body, replayed=True)
-        try:
-            outcome = await action(connection)
-        except InvalidRequest:
-            raise
-        except LedgerError as refusal:
-            outcome = refusal
-        answer = render(outcome)
-        await idempotency_store.answer(connection, request.key, answer.status_code, answer.body)
-        return answer
+def stored(outcome: Record | LedgerError) -> str:
+    """The outcome as the idempotency store keeps it (JSON, amounts as exact strings)."""
+    if isinstance(outcome, LedgerError):
+        document: dict[str, Any] = {"refusal": {"code": outcome.code, "detail": outcome.detail}}
+    else:
+        document = {_KINDS[type(outcome)]: dataclasses.asdict(outcome)}
+    return orjson.dumps(document, default=str).decode()
+
+
+def restored(text: str) -> Record | LedgerError:
+    """The outcome `stored` wrote, as it was."""
+    ((kind, fields),) = orjson.loads(text).items()
+    if kind == "refusal":
+        return StoredRefusal(fields["code"], fields["detail"])
+    if kind == "operation":
+        return Operation(
+            id=fields["id"],
+            wallet_id=uuid.UUID(fields["wallet_id"]),
+            operation_type=OperationType(fields["operation_type"]),
+            amount=Decimal(fields["amount"]),
+            currency=fields["currency"],
+            created_at=datetime.fromisoformat(fields["created_at"]),
+            transfer_id=_uuid_or_none(fields["transfer_id"]),
+            hold_id=_uuid_or_none(fields["hold_id"]),
+        )
+    if kind == "transfer":
+        return Transfer(
+            id=uuid.UUID(fields["id"]),
+            from_wallet_id=uuid.UUID(fields["from_wallet_id"]),
+            to_wallet_id=uuid.UUID(fields["to_wallet_id"]),
+            amount=Decimal(fields["amount"]),
+            currency=fields["currency"],
+            created_at=datetime.fromisoformat(fields["created_at"]),
+        )
+    captured = fields["captured_amount"]
+    return Hold(
+        id=uuid.UUID(fields["id"]),
+        wallet_id=uuid.UUID(fields["wallet_id"]),
+        amount=Decimal(fields["amount"]),
+        currency=fields["currency"],
+        status=HoldStatus(fields["status"]),
+        captured_amount=None if captured is None else Decimal(captured),
+        expires_at=datetime.fromisoformat(fields["expires_at"]),
+        created_at=datetime.fromisoformat(fields["created_at"]),
+    )
+
+
+def _uuid_or_none(value: str | None) -> uuid.UUID | None:
+    return None if value is None else uuid.UUID(value)

@@ -68,6 +68,9 @@ class Database:
         # A single statement is atomic on its own: no BEGIN/COMMIT round trips around it.
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._settings = settings
+        # The engine's transactions run on the driver's pool, at the isolation level asked for.
+        isolation = engine_options.get("isolation_level", "READ COMMITTED")
+        self._isolation = isolation.lower().replace(" ", "_")
         self._pool = engine.pool if isinstance(engine.pool, QueuePool) else None
         self._hot_pool: asyncpg.Pool | None = None
         self._hot_pool_lock = asyncio.Lock()
@@ -90,6 +93,13 @@ class Database:
                 # are replaced, as SQLAlchemy's pool does, and one 503 is the whole cost.
                 await pool.expire_connections()
                 raise
+
+    @contextlib.asynccontextmanager
+    async def hot_transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        """A driver connection inside one transaction: committed on success, rolled back on
+        any error."""
+        async with self.hot() as connection, connection.transaction(isolation=self._isolation):
+            yield connection
 
     async def _open_hot_pool(self) -> asyncpg.Pool:
         async with self._hot_pool_lock:

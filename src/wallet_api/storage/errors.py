@@ -10,6 +10,7 @@ from sqlalchemy import exc as sa_exc
 
 # Connection lost, server shutting down or starting, too many connections, statement or lock
 # timeout: the request did nothing wrong and may be retried once the database is back.
+LOCK_NOT_AVAILABLE = "55P03"
 _UNAVAILABLE_SQLSTATES = {"53300", "55P03", "57014", "57P01", "57P02", "57P03"}
 # The database rolled the whole transaction back to break a tie with another one: running it
 # again from the start is safe, and usually succeeds.

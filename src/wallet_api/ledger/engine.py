@@ -1,0 +1,441 @@
+"""The one engine every write goes through: deposits, withdrawals, transfers, holds, captures
+and voids, with or without an Idempotency-Key.
+
+A request is a `Command`. Commands queue per wallet while a transaction on that wallet is in
+flight in this worker (`ledger/queues.py`); a batch of them is then one transaction:
+
+1. lock every wallet the batch touches, once, in id order;
+2. load the holds it captures or voids, and lapse the holds past their expiry;
+3. claim its idempotency keys (a key answered before is replayed, not decided again);
+4. ask the rules (`ledger/rules.py`) about each command in arrival order, against the state the
+   earlier ones left;
+5. write everything accepted, and the outcome of every keyed command, in one statement;
+6. commit; each request then gets its own outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from wallet_api import metrics
+from wallet_api.ledger import amounts, rules
+from wallet_api.ledger.currencies import minor_units
+from wallet_api.ledger.errors import (
+    IdempotencyKeyInProgress,
+    IdempotencyKeyReused,
+    InvalidRequest,
+    LedgerError,
+)
+from wallet_api.ledger.idempotency import IdempotencyKey, fingerprint, restored, stored
+from wallet_api.ledger.queues import Batches
+from wallet_api.ledger.records import Hold, Operation, Record, Transfer
+from wallet_api.ledger.retry import retry_conflicts
+from wallet_api.ledger.rules import (
+    CaptureHold,
+    Change,
+    Deposit,
+    HoldState,
+    HoldStatus,
+    LapseHold,
+    Movement,
+    PlaceHold,
+    TransferFunds,
+    VoidHold,
+    WalletState,
+    Withdrawal,
+)
+from wallet_api.storage import batch as store
+from wallet_api.storage.batch import KeyBusy
+from wallet_api.storage.database import Database
+from wallet_api.storage.errors import StorageConflict, StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+# The most requests one transaction decides: a bound on the statement's size.
+LARGEST_BATCH = 512
+
+# How a movement is named in the metrics.
+KINDS: dict[type[Movement], str] = {
+    Deposit: "DEPOSIT",
+    Withdrawal: "WITHDRAW",
+    TransferFunds: "TRANSFER",
+    PlaceHold: "HOLD",
+    CaptureHold: "HOLD_CAPTURE",
+    VoidHold: "HOLD_VOID",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A movement as a client asked for it, the wallets it touches, and its key if it has one."""
+
+    movement: Movement
+    wallets: tuple[uuid.UUID, ...]
+    key: IdempotencyKey | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """A command's outcome; `replayed` when it is the stored outcome of its key."""
+
+    outcome: Record | LedgerError
+    replayed: bool = False
+
+
+class Engine:
+    def __init__(
+        self,
+        database: Database,
+        default_currency: str,
+        idempotency_ttl: timedelta,
+        batching: bool = True,
+    ) -> None:
+        minor_units(default_currency)
+        self._db = database
+        self._default_currency = default_currency
+        self._ttl = idempotency_ttl
+        self._batching = batching
+        self.batches: Batches[Command, Decided] = Batches(
+            self._serve, database.hot_pool_size, LARGEST_BATCH
+        )
+
+    async def submit(self, command: Command) -> Decided:
+        """Decide the command with whatever else is waiting for its wallets; its outcome once
+        committed. Without batching (WALLET_GROUP_COMMIT=false), in a transaction of its own at
+        once, as if each request had a worker of its own."""
+        if not self._batching:
+            (decided,) = await self._serve([command])
+            return decided
+        return await self.batches.submit(command)
+
+    async def lapse_due_holds(self, wallet_ids: Sequence[uuid.UUID]) -> int:
+        """Lapse the holds past their expiry on these wallets; how many lapsed."""
+        attempt = self._attempt([], wallet_ids)
+        await retry_conflicts(attempt.run)
+        return attempt.lapsed
+
+    async def _serve(self, commands: list[Command]) -> list[Decided]:
+        try:
+            decided = await retry_conflicts(self._attempt(commands).run)
+        except KeyBusy:
+            return await self._without_busy_keys(commands)
+        except StorageUnavailable as failure:
+            conflict = isinstance(failure, StorageConflict)
+            _count_failure(commands, "conflict" if conflict else "unavailable")
+            raise
+        except Exception:
+            if len(commands) == 1:
+                _count_failure(commands, "error")
+                raise
+            # An unexpected failure of one must not fail the others: each goes alone.
+            log.exception("a batch of %d commands failed; deciding each alone", len(commands))
+            return [await self._alone(command) for command in commands]
+        for command, outcome in zip(commands, decided, strict=True):
+            _count(command, outcome)
+        return decided
+
+    def _attempt(self, commands: list[Command], sweep: Sequence[uuid.UUID] = ()) -> _Attempt:
+        return _Attempt(self._db, self._default_currency, self._ttl, commands, sweep)
+
+    async def _alone(self, command: Command) -> Decided:
+        (decided,) = await self._serve([command])
+        return decided
+
+    async def _without_busy_keys(self, commands: list[Command]) -> list[Decided]:
+        """Another transaction held one of the batch's keys past the lock timeout: the keyed
+        commands are told to retry, the others go again without them."""
+        unkeyed = [command for command in commands if command.key is None]
+        decided = iter(await self._serve(unkeyed) if unkeyed else [])
+        busy = Decided(IdempotencyKeyInProgress())
+        return [busy if command.key else next(decided) for command in commands]
+
+
+class _Attempt:
+    """One try at a batch's transaction, from its first statement."""
+
+    def __init__(
+        self,
+        database: Database,
+        default_currency: str,
+        ttl: timedelta,
+        commands: list[Command],
+        sweep: Sequence[uuid.UUID],
+    ) -> None:
+        self._db = database
+        self._default_currency = default_currency
+        self._ttl = ttl
+        self._commands = commands
+        self._sweep = sweep
+        self.lapsed = 0
+
+    async def run(self) -> list[Decided]:
+        commands = self._commands
+        wallet_ids = sorted({w for c in commands for w in c.wallets}.union(self._sweep))
+        hold_ids = [c.movement.hold_id for c in commands if _settles_a_hold(c.movement)]
+        keys = _first_of_each_key(commands)
+        async with self._db.hot_transaction() as connection:
+            entries = sum(_most_entries(c.movement) for c in commands)
+            locked = await store.lock(connection, wallet_ids, entries)
+            book = _Book(locked, self._default_currency)
+            due = book.lapse_due()
+            if hold_ids or due:
+                book.load_holds(await store.holds(connection, hold_ids, due))
+            if due:
+                book.set_next_expiries(await store.next_expiries(connection, due))
+                self.lapsed = book.lapse_holds()
+            if keys:
+                claimed, answered = await store.claim(connection, keys, self._ttl)
+                book.know_keys(claimed, answered)
+            decided = [book.answer(command) for command in commands]
+            writes = book.writes()
+            if writes:
+                await store.write(connection, writes)
+        return decided
+
+
+class _Book:
+    """The state of one batch's wallets and holds as the rules leave it, decision after
+    decision, and the rows that record it."""
+
+    def __init__(self, locked: store.Locked, default_currency: str) -> None:
+        self._now = locked.now
+        self._operation_ids = iter(locked.operation_ids)
+        self._wallets: dict[uuid.UUID, WalletState] = {
+            row.id: WalletState(
+                row.id, row.currency, row.balance_minor, row.held_minor, row.next_expiry
+            )
+            for row in locked.wallets
+        }
+        self._holds: dict[uuid.UUID, HoldState] = {}
+        self._books = rules.Books(self._wallets, self._holds, self._now, default_currency)
+        self._existing_wallets = set(self._wallets)
+        self._existing_holds: set[uuid.UUID] = set()
+        self._changed_wallets: set[uuid.UUID] = set()
+        self._changed_holds: dict[uuid.UUID, None] = {}
+        self._claimed: set[tuple[int, str]] = set()
+        self._answers: dict[tuple[int, str], tuple[bytes, Record | LedgerError]] = {}
+        self._to_store: dict[tuple[int, str], Record | LedgerError | None] = {}
+        self._writes = store.Writes()
+
+    def lapse_due(self) -> list[uuid.UUID]:
+        return [w.id for w in self._wallets.values() if rules.lapse_due(w, self._now)]
+
+    def load_holds(self, rows: Iterable[store.HoldRow]) -> None:
+        for row in rows:
+            if row.wallet_id not in self._wallets:
+                continue  # a hold this batch could not have known of when it locked
+            self._holds[row.id] = HoldState(
+                row.id,
+                row.wallet_id,
+                row.amount_minor,
+                HoldStatus(row.status),
+                row.captured_minor,
+                row.expires_at,
+                row.created_at,
+            )
+            self._existing_holds.add(row.id)
+
+    def set_next_expiries(self, expiries: dict[uuid.UUID, datetime | None]) -> None:
+        """Bookkeeping, not a rule: the lower bound of the expiries of the holds that stay."""
+        for wallet_id, next_expiry in expiries.items():
+            wallet = self._wallets[wallet_id]
+            self._wallets[wallet_id] = WalletState(
+                wallet.id, wallet.currency, wallet.balance, wallet.held, next_expiry
+            )
+            self._changed_wallets.add(wallet_id)
+
+    def lapse_holds(self) -> int:
+        lapsed = [hold.id for hold in self._holds.values() if hold.lapsed(self._now)]
+        for hold_id in lapsed:
+            change = rules.decide(LapseHold(hold_id), self._books, hold_id)
+            assert isinstance(change, Change), "a hold past its expiry always lapses"
+            self._apply(change)
+        return len(lapsed)
+
+    def know_keys(self, claimed: set[tuple[int, str]], answered: list[store.StoredKey]) -> None:
+        self._claimed = claimed
+        for row in answered:
+            if row.outcome is not None:
+                self._answers[(row.caller, row.key)] = (row.fingerprint, restored(row.outcome))
+
+    def answer(self, command: Command) -> Decided:
+        """The command's outcome: decided now, or the one its key holds already."""
+        if command.key is None:
+            return Decided(self._decide(command.movement))
+        key = (command.key.caller, command.key.key)
+        request = fingerprint(command.movement)
+        if key in self._answers:
+            first_request, outcome = self._answers[key]
+            if first_request != request:
+                return Decided(IdempotencyKeyReused())
+            return Decided(outcome, replayed=True)
+        if key not in self._claimed:
+            return Decided(IdempotencyKeyInProgress())
+        outcome = self._decide(command.movement)
+        if isinstance(outcome, InvalidRequest):
+            # A request that is wrong in itself is no answer: its key stays free.
+            self._to_store[key] = None
+        else:
+            self._to_store[key] = outcome
+            self._answers[key] = (request, outcome)
+        return Decided(outcome)
+
+    def _decide(self, movement: Movement) -> Record | LedgerError:
+        decision = rules.decide(movement, self._books, uuid.uuid4())
+        if isinstance(decision, LedgerError):
+            return decision
+        operations = self._apply(decision)
+        return self._record(movement, decision, operations)
+
+    def _apply(self, change: Change) -> list[Operation]:
+        for wallet in change.wallets:
+            self._wallets[wallet.id] = wallet
+            self._changed_wallets.add(wallet.id)
+        for hold in change.holds:
+            self._holds[hold.id] = hold
+            self._changed_holds[hold.id] = None
+        operations = []
+        for entry in change.entries:
+            operation_id = next(self._operation_ids)
+            self._writes.entries.append(
+                (
+                    operation_id,
+                    entry.wallet_id,
+                    entry.operation_type.value,
+                    entry.amount,
+                    entry.transfer_id,
+                    entry.hold_id,
+                )
+            )
+            currency = self._wallets[entry.wallet_id].currency
+            operations.append(
+                Operation(
+                    operation_id,
+                    entry.wallet_id,
+                    entry.operation_type,
+                    _decimal(entry.amount, currency),
+                    currency,
+                    self._now,
+                    entry.transfer_id,
+                    entry.hold_id,
+                )
+            )
+        return operations
+
+    def _record(self, movement: Movement, change: Change, operations: list[Operation]) -> Record:
+        """What the client is answered: the operation, the transfer or the hold."""
+        if isinstance(movement, Deposit | Withdrawal):
+            (operation,) = operations
+            return operation
+        if isinstance(movement, TransferFunds):
+            out, _ = operations
+            assert out.transfer_id is not None
+            self._writes.transfers.append(
+                (
+                    out.transfer_id,
+                    movement.from_wallet_id,
+                    movement.to_wallet_id,
+                    change.entries[0].amount,
+                )
+            )
+            return Transfer(
+                out.transfer_id,
+                movement.from_wallet_id,
+                movement.to_wallet_id,
+                out.amount,
+                out.currency,
+                self._now,
+            )
+        (hold,) = change.holds
+        return _hold(hold, self._wallets[hold.wallet_id].currency)
+
+    def writes(self) -> store.Writes:
+        writes = self._writes
+        for wallet_id in self._changed_wallets:
+            w = self._wallets[wallet_id]
+            row = store.WalletRow(w.id, w.currency, w.balance, w.held, w.next_expiry)
+            (writes.updated if wallet_id in self._existing_wallets else writes.opened).append(row)
+        for hold_id in self._changed_holds:
+            h = self._holds[hold_id]
+            row = store.HoldRow(
+                h.id, h.wallet_id, h.amount, h.status.value, h.captured, h.expires_at, h.created_at
+            )
+            (writes.settled if hold_id in self._existing_holds else writes.placed).append(row)
+        for (caller, key), outcome in self._to_store.items():
+            if outcome is None:
+                writes.released.append((caller, key))
+            else:
+                writes.answers.append((caller, key, stored(outcome)))
+        return writes
+
+
+def _hold(hold: HoldState, currency: str) -> Hold:
+    captured = None if hold.captured is None else _decimal(hold.captured, currency)
+    return Hold(
+        hold.id,
+        hold.wallet_id,
+        _decimal(hold.amount, currency),
+        currency,
+        hold.status,
+        captured,
+        hold.expires_at,
+        hold.created_at,
+    )
+
+
+def _decimal(minor: int, currency: str) -> Decimal:
+    return amounts.from_minor_units(minor, minor_units(currency))
+
+
+def _settles_a_hold(movement: Movement) -> bool:
+    return isinstance(movement, CaptureHold | VoidHold)
+
+
+def _most_entries(movement: Movement) -> int:
+    """How many operations a movement may append: the ids a batch draws before deciding."""
+    if isinstance(movement, TransferFunds):
+        return 2
+    if isinstance(movement, Deposit | Withdrawal | CaptureHold):
+        return 1
+    return 0
+
+
+def _first_of_each_key(commands: list[Command]) -> list[tuple[int, str, bytes]]:
+    """(caller, key, fingerprint) of the first command of each key: what the batch claims."""
+    keys: dict[tuple[int, str], bytes] = {}
+    for command in commands:
+        if command.key is not None:
+            key = (command.key.caller, command.key.key)
+            if key not in keys:
+                keys[key] = fingerprint(command.movement)
+    return [(caller, key, request) for (caller, key), request in sorted(keys.items())]
+
+
+def _count(command: Command, decided: Decided) -> None:
+    """Count a decision for the operator: its result, and the money it moved."""
+    kind = KINDS[type(command.movement)]
+    outcome = decided.outcome
+    if decided.replayed:
+        result = "replayed"
+    elif isinstance(outcome, LedgerError):
+        result = outcome.code
+    else:
+        result = "ok"
+    metrics.OPERATIONS.labels(kind, result).inc()
+    if decided.replayed:
+        return
+    if isinstance(outcome, Operation | Transfer):
+        metrics.record_money(outcome.currency, kind, outcome.amount)
+    elif isinstance(outcome, Hold) and outcome.status is HoldStatus.CAPTURED:
+        assert outcome.captured_amount is not None
+        metrics.record_money(outcome.currency, kind, outcome.captured_amount)
+
+
+def _count_failure(commands: list[Command], reason: str) -> None:
+    for command in commands:
+        metrics.OPERATIONS.labels(KINDS[type(command.movement)], reason).inc()

@@ -1,0 +1,356 @@
+"""The money rules, once: given the wallets and holds a movement touches, the new state or a
+named refusal. Pure functions: no I/O, no clock, no randomness, no driver types.
+
+Each decision is a flat run of guard clauses in the order a reader would ask them, each
+returning its refusal, then one line that says all validation is complete, then the change.
+The engine (`ledger/engine.py`) locks what a movement touches, asks `decide`, and writes the
+change it gets back; nothing else decides whether money may move.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from wallet_api.ledger import amounts
+from wallet_api.ledger.currencies import minor_units
+from wallet_api.ledger.errors import (
+    BalanceLimitExceeded,
+    CurrencyMismatch,
+    HoldNotActive,
+    HoldNotFound,
+    InsufficientFunds,
+    InvalidAmount,
+    LedgerError,
+    SameWallet,
+    WalletNotFound,
+)
+
+
+class OperationType(enum.StrEnum):
+    DEPOSIT = "DEPOSIT"
+    WITHDRAW = "WITHDRAW"
+    TRANSFER_IN = "TRANSFER_IN"
+    TRANSFER_OUT = "TRANSFER_OUT"
+    HOLD_CAPTURE = "HOLD_CAPTURE"
+
+
+# Operation types that add to a balance; every other type takes away from it.
+CREDIT_TYPES = frozenset((OperationType.DEPOSIT, OperationType.TRANSFER_IN))
+
+
+class HoldStatus(enum.StrEnum):
+    ACTIVE = "ACTIVE"
+    CAPTURED = "CAPTURED"
+    VOIDED = "VOIDED"
+    EXPIRED = "EXPIRED"
+
+
+@dataclass(frozen=True, slots=True)
+class WalletState:
+    """A wallet as the rules see it; amounts in minor units of its currency."""
+
+    id: uuid.UUID
+    currency: str
+    balance: int
+    held: int  # the sum of its ACTIVE holds
+    next_expiry: datetime | None  # no ACTIVE hold of the wallet expires before this
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.held
+
+    @property
+    def limit(self) -> int:
+        return amounts.max_balance_minor(minor_units(self.currency))
+
+
+@dataclass(frozen=True, slots=True)
+class HoldState:
+    id: uuid.UUID
+    wallet_id: uuid.UUID
+    amount: int
+    status: HoldStatus
+    captured: int | None
+    expires_at: datetime
+    created_at: datetime
+
+    def lapsed(self, now: datetime) -> bool:
+        """An ACTIVE hold past its expiry: it no longer reserves anything."""
+        return self.status is HoldStatus.ACTIVE and self.expires_at <= now
+
+
+# The movements, as a client asks for them (amounts exactly as parsed, never scaled yet).
+
+
+@dataclass(frozen=True, slots=True)
+class Deposit:
+    wallet_id: uuid.UUID
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    wallet_id: uuid.UUID
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class TransferFunds:
+    from_wallet_id: uuid.UUID
+    to_wallet_id: uuid.UUID
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceHold:
+    wallet_id: uuid.UUID
+    amount: Decimal
+    expires_in_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureHold:
+    hold_id: uuid.UUID
+    amount: Decimal | None  # None: all of the hold
+
+
+@dataclass(frozen=True, slots=True)
+class VoidHold:
+    hold_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class LapseHold:
+    """Not asked for by a client: the engine lapses every hold past its expiry on a wallet it
+    has locked before it decides anything else on that wallet."""
+
+    hold_id: uuid.UUID
+
+
+Movement = Deposit | Withdrawal | TransferFunds | PlaceHold | CaptureHold | VoidHold | LapseHold
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One operation row to append to a wallet's history."""
+
+    wallet_id: uuid.UUID
+    operation_type: OperationType
+    amount: int
+    transfer_id: uuid.UUID | None = None
+    hold_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What an accepted movement changes: the new state of each wallet and hold it touched,
+    and the entries it appends, in order."""
+
+    wallets: tuple[WalletState, ...] = ()
+    holds: tuple[HoldState, ...] = ()
+    entries: tuple[Entry, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Books:
+    """What a decision may read: the wallets and holds the engine locked, the time of the
+    transaction, and the currency a first deposit opens a wallet in."""
+
+    wallets: Mapping[uuid.UUID, WalletState]
+    holds: Mapping[uuid.UUID, HoldState]
+    now: datetime
+    default_currency: str
+
+
+Decision = Change | LedgerError
+
+
+def decide(movement: Movement, books: Books, new_id: uuid.UUID) -> Decision:
+    """The change `movement` makes to `books`, or why it may not happen. `new_id` names the
+    transfer or hold it creates, if it creates one."""
+    match movement:
+        case Deposit():
+            return deposit(movement, books)
+        case Withdrawal():
+            return withdraw(movement, books)
+        case TransferFunds():
+            return transfer(movement, books, new_id)
+        case PlaceHold():
+            return place_hold(movement, books, new_id)
+        case CaptureHold():
+            return capture_hold(movement, books)
+        case VoidHold():
+            return void_hold(movement, books)
+        case LapseHold():
+            return lapse_hold(movement, books)
+    raise AssertionError(f"unknown movement {movement!r}")
+
+
+def deposit(movement: Deposit, books: Books) -> Decision:
+    wallet = books.wallets.get(movement.wallet_id) or _opened(movement.wallet_id, books)
+    amount = scaled(movement.amount, wallet.currency)
+    if isinstance(amount, InvalidAmount):
+        return amount
+    if wallet.balance + amount > wallet.limit:
+        return BalanceLimitExceeded(wallet.id)
+    # All validation is complete.
+    return Change(
+        wallets=(replace(wallet, balance=wallet.balance + amount),),
+        entries=(Entry(wallet.id, OperationType.DEPOSIT, amount),),
+    )
+
+
+def withdraw(movement: Withdrawal, books: Books) -> Decision:
+    wallet = books.wallets.get(movement.wallet_id)
+    if wallet is None:
+        return WalletNotFound(movement.wallet_id)
+    amount = scaled(movement.amount, wallet.currency)
+    if isinstance(amount, InvalidAmount):
+        return amount
+    if wallet.available < amount:
+        return InsufficientFunds(wallet.id)
+    # All validation is complete.
+    return Change(
+        wallets=(replace(wallet, balance=wallet.balance - amount),),
+        entries=(Entry(wallet.id, OperationType.WITHDRAW, amount),),
+    )
+
+
+def transfer(movement: TransferFunds, books: Books, transfer_id: uuid.UUID) -> Decision:
+    if movement.from_wallet_id == movement.to_wallet_id:
+        return SameWallet()
+    source = books.wallets.get(movement.from_wallet_id)
+    if source is None:
+        return WalletNotFound(movement.from_wallet_id)
+    target = books.wallets.get(movement.to_wallet_id)
+    if target is None:
+        return WalletNotFound(movement.to_wallet_id)
+    if source.currency != target.currency:
+        return CurrencyMismatch(source.currency, target.currency)
+    amount = scaled(movement.amount, source.currency)
+    if isinstance(amount, InvalidAmount):
+        return amount
+    if source.available < amount:
+        return InsufficientFunds(source.id)
+    if target.balance + amount > target.limit:
+        return BalanceLimitExceeded(target.id)
+    # All validation is complete.
+    return Change(
+        wallets=(
+            replace(source, balance=source.balance - amount),
+            replace(target, balance=target.balance + amount),
+        ),
+        entries=(
+            Entry(source.id, OperationType.TRANSFER_OUT, amount, transfer_id=transfer_id),
+            Entry(target.id, OperationType.TRANSFER_IN, amount, transfer_id=transfer_id),
+        ),
+    )
+
+
+def place_hold(movement: PlaceHold, books: Books, hold_id: uuid.UUID) -> Decision:
+    wallet = books.wallets.get(movement.wallet_id)
+    if wallet is None:
+        return WalletNotFound(movement.wallet_id)
+    amount = scaled(movement.amount, wallet.currency)
+    if isinstance(amount, InvalidAmount):
+        return amount
+    if wallet.available < amount:
+        return InsufficientFunds(wallet.id)
+    # All validation is complete.
+    expires_at = books.now + timedelta(seconds=movement.expires_in_seconds)
+    next_expiry = expires_at if wallet.next_expiry is None else min(wallet.next_expiry, expires_at)
+    hold = HoldState(
+        hold_id, wallet.id, amount, HoldStatus.ACTIVE, None, expires_at, created_at=books.now
+    )
+    return Change(
+        wallets=(replace(wallet, held=wallet.held + amount, next_expiry=next_expiry),),
+        holds=(hold,),
+    )
+
+
+def capture_hold(movement: CaptureHold, books: Books) -> Decision:
+    hold = books.holds.get(movement.hold_id)
+    if hold is None:
+        return HoldNotFound(movement.hold_id)
+    if refusal := _not_active(hold, books.now):
+        return refusal
+    wallet = books.wallets[hold.wallet_id]
+    captured = hold.amount if movement.amount is None else scaled(movement.amount, wallet.currency)
+    if isinstance(captured, InvalidAmount):
+        return captured
+    if captured > hold.amount:
+        return InvalidAmount(f"amount must be at most the held amount, {_shown(hold, wallet)}")
+    # All validation is complete.
+    assert hold.amount <= wallet.held <= wallet.balance, "a hold is within its wallet's funds"
+    return Change(
+        wallets=(
+            replace(wallet, balance=wallet.balance - captured, held=wallet.held - hold.amount),
+        ),
+        holds=(replace(hold, status=HoldStatus.CAPTURED, captured=captured),),
+        entries=(Entry(wallet.id, OperationType.HOLD_CAPTURE, captured, hold_id=hold.id),),
+    )
+
+
+def void_hold(movement: VoidHold, books: Books) -> Decision:
+    hold = books.holds.get(movement.hold_id)
+    if hold is None:
+        return HoldNotFound(movement.hold_id)
+    if refusal := _not_active(hold, books.now):
+        return refusal
+    # All validation is complete.
+    return _released(hold, books, HoldStatus.VOIDED)
+
+
+def lapse_hold(movement: LapseHold, books: Books) -> Decision:
+    hold = books.holds.get(movement.hold_id)
+    if hold is None:
+        return HoldNotFound(movement.hold_id)
+    if not hold.lapsed(books.now):
+        return HoldNotActive(hold.id, hold.status)
+    # All validation is complete.
+    return _released(hold, books, HoldStatus.EXPIRED)
+
+
+def scaled(amount: Decimal, currency: str) -> int | InvalidAmount:
+    """The amount in minor units of `currency`, or why it is not a valid amount of it."""
+    try:
+        return amounts.to_minor_units(amount, minor_units(currency))
+    except InvalidAmount as refusal:
+        return refusal
+
+
+def lapse_due(wallet: WalletState, now: datetime) -> bool:
+    """Whether some hold of the wallet may have lapsed, so its holds must be looked at."""
+    return wallet.next_expiry is not None and wallet.next_expiry <= now
+
+
+def _opened(wallet_id: uuid.UUID, books: Books) -> WalletState:
+    """A first deposit opens the wallet, empty, in the default currency."""
+    return WalletState(wallet_id, books.default_currency, balance=0, held=0, next_expiry=None)
+
+
+def _not_active(hold: HoldState, now: datetime) -> HoldNotActive | None:
+    if hold.status is not HoldStatus.ACTIVE:
+        return HoldNotActive(hold.id, hold.status)
+    if hold.lapsed(now):
+        return HoldNotActive(hold.id, HoldStatus.EXPIRED)
+    return None
+
+
+def _released(hold: HoldState, books: Books, status: HoldStatus) -> Change:
+    """The hold ends without taking money: its funds are available again."""
+    wallet = books.wallets[hold.wallet_id]
+    return Change(
+        wallets=(replace(wallet, held=wallet.held - hold.amount),),
+        holds=(replace(hold, status=status),),
+    )
+
+
+def _shown(hold: HoldState, wallet: WalletState) -> str:
+    digits = minor_units(wallet.currency)
+    return amounts.format_amount(amounts.from_minor_units(hold.amount, digits), digits)

@@ -1,0 +1,299 @@
+"""The statements of one engine batch: lock what it touches, claim its keys, write what it decided.
+
+A batch is one transaction on the driver's own connection: one statement locks every wallet the
+batch touches (in id order, the one order every writer follows), one loads the holds it needs,
+one claims its idempotency keys, and one writes everything the rules accepted. The statements
+decide nothing: every value they write was computed by `ledger/rules.py`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from wallet_api.storage.errors import LOCK_NOT_AVAILABLE, StorageConflict
+
+
+class KeyBusy(Exception):
+    """Another transaction held an idempotency key for longer than the lock timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class WalletRow:
+    id: uuid.UUID
+    currency: str
+    balance_minor: int
+    held_minor: int
+    next_expiry: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class HoldRow:
+    id: uuid.UUID
+    wallet_id: uuid.UUID
+    amount_minor: int
+    status: str
+    captured_minor: int | None
+    expires_at: datetime
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Locked:
+    """What a batch holds once its wallets are locked: the transaction's time (every row it
+    writes carries it), ids for the operations it may append, and the wallets that exist."""
+
+    now: datetime
+    operation_ids: list[int]
+    wallets: list[WalletRow]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    caller: int
+    key: str
+    fingerprint: bytes
+    outcome: str
+
+
+@dataclass(slots=True)
+class Writes:
+    """Everything a batch writes, as rows in the order they were decided."""
+
+    opened: list[WalletRow] = field(default_factory=list)
+    updated: list[WalletRow] = field(default_factory=list)
+    transfers: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, int]] = field(default_factory=list)
+    placed: list[HoldRow] = field(default_factory=list)
+    settled: list[HoldRow] = field(default_factory=list)
+    # (id, wallet, type, amount, transfer id, hold id)
+    entries: list[tuple[int, uuid.UUID, str, int, uuid.UUID | None, uuid.UUID | None]] = field(
+        default_factory=list
+    )
+    answers: list[tuple[int, str, str]] = field(default_factory=list)  # caller, key, outcome
+    released: list[tuple[int, str]] = field(default_factory=list)  # caller, key
+
+    def __bool__(self) -> bool:
+        return any(
+            (
+                self.opened,
+                self.updated,
+                self.placed,
+                self.settled,
+                self.entries,
+                self.answers,
+                self.released,
+            )
+        )
+
+
+# Operation ids are drawn here, after the locks, so the rules' outcomes (and the answers stored
+# under idempotency keys) are complete before the one statement that writes them. The sub-select
+# locks the wallets in id order; the aggregate makes the answer one row even when none exists.
+_LOCK = """
+    SELECT now() AS now,
+           ARRAY(SELECT nextval('operations_id_seq') FROM generate_series(1, $2::int)) AS ids,
+           l.ids AS wallet_ids, l.currencies, l.balances, l.helds, l.expiries
+    FROM (
+        SELECT array_agg(id) AS ids, array_agg(currency) AS currencies,
+               array_agg(balance_minor) AS balances, array_agg(held_minor) AS helds,
+               array_agg(holds_expire_at) AS expiries
+        FROM (
+            SELECT id, currency, balance_minor, held_minor, holds_expire_at FROM wallets
+            WHERE id = ANY($1::uuid[])
+            ORDER BY id
+            FOR UPDATE
+        ) locked
+    ) l
+    """
+
+# The holds a batch captures or voids, and those past their expiry on the wallets it locked
+# whose `holds_expire_at` has passed. Every writer of a hold locks its wallet first.
+_HOLDS = """
+    SELECT id, wallet_id, amount_minor, status, captured_minor, expires_at, created_at
+    FROM holds
+    WHERE id = ANY($1::uuid[])
+       OR (wallet_id = ANY($2::uuid[]) AND status = 'ACTIVE' AND expires_at <= now())
+    """
+
+# The new lower bound of the expiries of the holds that stay ACTIVE, for wallets whose bound
+# had passed; on a snapshot taken under the wallets' locks, so it is exact.
+_NEXT_EXPIRIES = """
+    SELECT w.id, (
+        SELECT min(h.expires_at) FROM holds h
+        WHERE h.wallet_id = w.id AND h.status = 'ACTIVE' AND h.expires_at > now()
+    )
+    FROM unnest($1::uuid[]) AS w(id)
+    """
+
+# A key still being answered by another transaction makes this INSERT wait for that transaction
+# (the unique index), so a concurrent retry sees the finished answer, never a half-done one.
+# Keys are claimed in one order, so two batches never wait on each other's keys. An expired key
+# is taken over as if it were new. A key the INSERT did not take stays locked by it.
+_CLAIM = """
+    INSERT INTO idempotency_keys AS k (caller, key, fingerprint, expires_at)
+    SELECT caller, key, fingerprint, now() + $4::interval
+    FROM unnest($1::bigint[], $2::text[], $3::bytea[]) AS c(caller, key, fingerprint)
+    ORDER BY caller, key
+    ON CONFLICT (caller, key) DO UPDATE
+        SET fingerprint = EXCLUDED.fingerprint, outcome = NULL, created_at = now(),
+            expires_at = EXCLUDED.expires_at
+        WHERE k.expires_at <= now()
+    RETURNING caller, key
+    """
+
+# A new statement, so a new snapshot: it sees the answers committed while the claim waited.
+_STORED = """
+    SELECT k.caller, k.key, k.fingerprint, k.outcome::text
+    FROM idempotency_keys k JOIN unnest($1::bigint[], $2::text[]) AS s(caller, key)
+      ON k.caller = s.caller AND k.key = s.key
+    """
+
+# A hold placed and settled in one batch is inserted as it ends up (a sibling of the INSERT could
+# not see its row); wallets opened by a batch likewise.
+_WRITE = """
+    WITH opened AS (
+        INSERT INTO wallets (id, currency, balance_minor, held_minor, holds_expire_at)
+        SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[],
+                             $5::timestamptz[])
+    ), updated AS (
+        UPDATE wallets w
+        SET balance_minor = u.balance, held_minor = u.held, holds_expire_at = u.next_expiry,
+            updated_at = now()
+        FROM unnest($6::uuid[], $7::bigint[], $8::bigint[], $9::timestamptz[])
+             AS u(id, balance, held, next_expiry)
+        WHERE w.id = u.id
+    ), transferred AS (
+        INSERT INTO transfers (id, from_wallet_id, to_wallet_id, amount_minor)
+        SELECT * FROM unnest($10::uuid[], $11::uuid[], $12::uuid[], $13::bigint[])
+    ), placed AS (
+        INSERT INTO holds (id, wallet_id, amount_minor, status, captured_minor, expires_at)
+        SELECT * FROM unnest($14::uuid[], $15::uuid[], $16::bigint[], $17::text[], $18::bigint[],
+                             $19::timestamptz[])
+    ), settled AS (
+        UPDATE holds h SET status = s.status, captured_minor = s.captured, updated_at = now()
+        FROM unnest($20::uuid[], $21::text[], $22::bigint[]) AS s(id, status, captured)
+        WHERE h.id = s.id
+    ), entries AS (
+        INSERT INTO operations (id, wallet_id, operation_type, amount_minor, transfer_id, hold_id)
+        OVERRIDING SYSTEM VALUE
+        SELECT * FROM unnest($23::bigint[], $24::uuid[], $25::text[], $26::bigint[],
+                             $27::uuid[], $28::uuid[])
+    ), answered AS (
+        UPDATE idempotency_keys k SET outcome = a.outcome::jsonb
+        FROM unnest($29::bigint[], $30::text[], $31::text[]) AS a(caller, key, outcome)
+        WHERE k.caller = a.caller AND k.key = a.key
+    ), released AS (
+        DELETE FROM idempotency_keys k
+        USING unnest($32::bigint[], $33::text[]) AS r(caller, key)
+        WHERE k.caller = r.caller AND k.key = r.key
+    )
+    SELECT 1
+    """
+
+
+async def lock(
+    connection: asyncpg.Connection, wallet_ids: Sequence[uuid.UUID], operation_ids: int
+) -> Locked:
+    row = await connection.fetchrow(_LOCK, list(wallet_ids), operation_ids)
+    wallets = [
+        WalletRow(*columns)
+        for columns in zip(
+            row["wallet_ids"] or (),
+            row["currencies"] or (),
+            row["balances"] or (),
+            row["helds"] or (),
+            row["expiries"] or (),
+            strict=True,
+        )
+    ]
+    return Locked(row["now"], list(row["ids"]), wallets)
+
+
+async def holds(
+    connection: asyncpg.Connection,
+    hold_ids: Sequence[uuid.UUID],
+    lapse_due: Sequence[uuid.UUID],
+) -> list[HoldRow]:
+    """The holds `hold_ids`, and those past their expiry on the wallets `lapse_due`."""
+    rows = await connection.fetch(_HOLDS, list(hold_ids), list(lapse_due))
+    return [HoldRow(*row) for row in rows]
+
+
+async def next_expiries(
+    connection: asyncpg.Connection, wallet_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, datetime | None]:
+    rows = await connection.fetch(_NEXT_EXPIRIES, list(wallet_ids))
+    return {row[0]: row[1] for row in rows}
+
+
+async def claim(
+    connection: asyncpg.Connection,
+    keys: Sequence[tuple[int, str, bytes]],
+    ttl: timedelta,
+) -> tuple[set[tuple[int, str]], list[StoredKey]]:
+    """Claim each (caller, key, fingerprint): the keys now this transaction's, and what is
+    stored under the others."""
+    callers, names, fingerprints = (list(column) for column in zip(*keys, strict=True))
+    try:
+        rows = await connection.fetch(_CLAIM, callers, names, fingerprints, ttl)
+    except asyncpg.PostgresError as error:
+        if error.sqlstate == LOCK_NOT_AVAILABLE:
+            raise KeyBusy() from error
+        raise
+    claimed = {(row["caller"], row["key"]) for row in rows}
+    others = [(caller, name) for caller, name, _ in keys if (caller, name) not in claimed]
+    if not others:
+        return claimed, []
+    stored = await connection.fetch(
+        _STORED, [caller for caller, _ in others], [name for _, name in others]
+    )
+    return claimed, [StoredKey(*row) for row in stored]
+
+
+async def write(connection: asyncpg.Connection, writes: Writes) -> None:
+    try:
+        await connection.execute(_WRITE, *_parameters(writes))
+    except asyncpg.UniqueViolationError as error:
+        if error.constraint_name == "wallets_pkey":
+            # A first deposit into the same new wallet committed first in another batch: run
+            # this one again, and it will find the wallet and lock it.
+            raise StorageConflict("wallet_opened_concurrently") from error
+        raise
+
+
+def _parameters(writes: Writes) -> list[list[object]]:
+    return [
+        *_columns(
+            [
+                (w.id, w.currency, w.balance_minor, w.held_minor, w.next_expiry)
+                for w in writes.opened
+            ],
+            5,
+        ),
+        *_columns(
+            [(w.id, w.balance_minor, w.held_minor, w.next_expiry) for w in writes.updated], 4
+        ),
+        *_columns(writes.transfers, 4),
+        *_columns(
+            [
+                (h.id, h.wallet_id, h.amount_minor, h.status, h.captured_minor, h.expires_at)
+                for h in writes.placed
+            ],
+            6,
+        ),
+        *_columns([(h.id, h.status, h.captured_minor) for h in writes.settled], 3),
+        *_columns(writes.entries, 6),
+        *_columns(writes.answers, 3),
+        *_columns(writes.released, 2),
+    ]
+
+
+def _columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object]]:
+    """Rows as `width` parallel lists, the shape `unnest` takes."""
+    if not rows:
+        return [[] for _ in range(width)]
+    return [list(column) for column in zip(*rows, strict=True)]
