@@ -50,7 +50,6 @@ from wallet_api.ledger.rules import (
     Withdrawal,
 )
 from wallet_api.storage import batch as store
-from wallet_api.storage.batch import KeyBusy
 from wallet_api.storage.database import Database
 from wallet_api.storage.errors import StorageConflict, StorageUnavailable
 
@@ -122,8 +121,6 @@ class Engine:
     async def _serve(self, commands: list[Command]) -> list[Decided]:
         try:
             decided = await retry_conflicts(self._attempt(commands).run)
-        except KeyBusy:
-            return await self._without_busy_keys(commands)
         except StorageUnavailable as failure:
             conflict = isinstance(failure, StorageConflict)
             _count_failure(commands, "conflict" if conflict else "unavailable")
@@ -145,14 +142,6 @@ class Engine:
     async def _alone(self, command: Command) -> Decided:
         (decided,) = await self._serve([command])
         return decided
-
-    async def _without_busy_keys(self, commands: list[Command]) -> list[Decided]:
-        """Another transaction held one of the batch's keys past the lock timeout: the keyed
-        commands are told to retry, the others go again without them."""
-        unkeyed = [command for command in commands if command.key is None]
-        decided = iter(await self._serve(unkeyed) if unkeyed else [])
-        busy = Decided(IdempotencyKeyInProgress())
-        return [busy if command.key else next(decided) for command in commands]
 
 
 class _Attempt:
@@ -179,18 +168,20 @@ class _Attempt:
         hold_ids = [c.movement.hold_id for c in commands if _settles_a_hold(c.movement)]
         keys = _first_of_each_key(commands)
         async with self._db.hot_transaction() as connection:
-            entries = sum(_most_entries(c.movement) for c in commands)
-            locked = await store.lock(connection, wallet_ids, entries)
+            numbers = 1 + len(commands) + sum(_most_entries(c.movement) for c in commands)
+            locked = await store.lock(connection, wallet_ids, numbers, keys, self._ttl)
             book = _Book(locked, self._default_currency)
+            unclaimed = [
+                (caller, key) for caller, key, _ in keys if (caller, key) not in locked.claimed
+            ]
+            if unclaimed:
+                book.know_answers(await store.stored_keys(connection, unclaimed))
             due = book.lapse_due()
             if hold_ids or due:
                 book.load_holds(await store.holds(connection, hold_ids, due))
             if due:
                 book.set_next_expiries(await store.next_expiries(connection, due))
                 self.lapsed = book.lapse_holds()
-            if keys:
-                claimed, answered = await store.claim(connection, keys, self._ttl)
-                book.know_keys(claimed, answered)
             decided = [book.answer(command) for command in commands]
             writes = book.writes()
             if writes:
@@ -204,7 +195,9 @@ class _Book:
 
     def __init__(self, locked: store.Locked, default_currency: str) -> None:
         self._now = locked.now
-        self._operation_ids = iter(locked.operation_ids)
+        # Numbers in the order of decisions (see storage/batch.py): the first is the lapses'.
+        self._numbers = iter(locked.operation_ids)
+        self._lapse_number = next(self._numbers)
         self._wallets: dict[uuid.UUID, WalletState] = {
             row.id: WalletState(
                 row.id, row.currency, row.balance_minor, row.held_minor, row.next_expiry
@@ -216,8 +209,9 @@ class _Book:
         self._existing_wallets = set(self._wallets)
         self._existing_holds: set[uuid.UUID] = set()
         self._changed_wallets: set[uuid.UUID] = set()
-        self._changed_holds: dict[uuid.UUID, None] = {}
-        self._claimed: set[tuple[int, str]] = set()
+        # hold id -> (number of the decision that placed it, of the one that ended it)
+        self._changed_holds: dict[uuid.UUID, tuple[int | None, int | None]] = {}
+        self._claimed = locked.claimed
         self._answers: dict[tuple[int, str], tuple[bytes, Record | LedgerError]] = {}
         self._to_store: dict[tuple[int, str], Record | LedgerError | None] = {}
         self._writes = store.Writes()
@@ -254,19 +248,20 @@ class _Book:
         for hold_id in lapsed:
             change = rules.decide(LapseHold(hold_id), self._books, hold_id)
             assert isinstance(change, Change), "a hold past its expiry always lapses"
-            self._apply(change)
+            self._apply(change, self._lapse_number)
         return len(lapsed)
 
-    def know_keys(self, claimed: set[tuple[int, str]], answered: list[store.StoredKey]) -> None:
-        self._claimed = claimed
+    def know_answers(self, answered: list[store.StoredKey]) -> None:
+        """The outcomes stored under the keys this batch did not claim."""
         for row in answered:
             if row.outcome is not None:
                 self._answers[(row.caller, row.key)] = (row.fingerprint, restored(row.outcome))
 
     def answer(self, command: Command) -> Decided:
         """The command's outcome: decided now, or the one its key holds already."""
+        number = next(self._numbers)
         if command.key is None:
-            return Decided(self._decide(command.movement))
+            return Decided(self._decide(command.movement, number))
         key = (command.key.caller, command.key.key)
         request = fingerprint(command.movement)
         if key in self._answers:
@@ -276,7 +271,7 @@ class _Book:
             return Decided(outcome, replayed=True)
         if key not in self._claimed:
             return Decided(IdempotencyKeyInProgress())
-        outcome = self._decide(command.movement)
+        outcome = self._decide(command.movement, number)
         if isinstance(outcome, InvalidRequest):
             # A request that is wrong in itself is no answer: its key stays free.
             self._to_store[key] = None
@@ -285,23 +280,27 @@ class _Book:
             self._answers[key] = (request, outcome)
         return Decided(outcome)
 
-    def _decide(self, movement: Movement) -> Record | LedgerError:
+    def _decide(self, movement: Movement, number: int) -> Record | LedgerError:
         decision = rules.decide(movement, self._books, uuid.uuid4())
         if isinstance(decision, LedgerError):
             return decision
-        operations = self._apply(decision)
+        operations = self._apply(decision, number)
         return self._record(movement, decision, operations)
 
-    def _apply(self, change: Change) -> list[Operation]:
+    def _apply(self, change: Change, number: int) -> list[Operation]:
         for wallet in change.wallets:
             self._wallets[wallet.id] = wallet
             self._changed_wallets.add(wallet.id)
         for hold in change.holds:
             self._holds[hold.id] = hold
-            self._changed_holds[hold.id] = None
+            placed, _ = self._changed_holds.get(hold.id, (None, None))
+            if hold.status is HoldStatus.ACTIVE:
+                self._changed_holds[hold.id] = (number, None)
+            else:
+                self._changed_holds[hold.id] = (placed, number)
         operations = []
         for entry in change.entries:
-            operation_id = next(self._operation_ids)
+            operation_id = next(self._numbers)
             self._writes.entries.append(
                 (
                     operation_id,
@@ -360,10 +359,18 @@ class _Book:
             w = self._wallets[wallet_id]
             row = store.WalletRow(w.id, w.currency, w.balance, w.held, w.next_expiry)
             (writes.updated if wallet_id in self._existing_wallets else writes.opened).append(row)
-        for hold_id in self._changed_holds:
+        for hold_id, (placed, settled) in self._changed_holds.items():
             h = self._holds[hold_id]
             row = store.HoldRow(
-                h.id, h.wallet_id, h.amount, h.status.value, h.captured, h.expires_at, h.created_at
+                h.id,
+                h.wallet_id,
+                h.amount,
+                h.status.value,
+                h.captured,
+                h.expires_at,
+                h.created_at,
+                placed,
+                settled,
             )
             (writes.settled if hold_id in self._existing_holds else writes.placed).append(row)
         for (caller, key), outcome in self._to_store.items():

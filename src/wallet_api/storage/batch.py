@@ -1,9 +1,9 @@
 """The statements of one engine batch: lock what it touches, claim its keys, write what it decided.
 
 A batch is one transaction on the driver's own connection: one statement locks every wallet the
-batch touches (in id order, the one order every writer follows), one loads the holds it needs,
-one claims its idempotency keys, and one writes everything the rules accepted. The statements
-decide nothing: every value they write was computed by `ledger/rules.py`.
+batch touches (in id order, the one order every writer follows) and claims its idempotency keys,
+one loads the holds it needs (when it needs any), and one writes everything the rules accepted.
+The statements decide nothing: every value they write was computed by `ledger/rules.py`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from wallet_api.storage.errors import LOCK_NOT_AVAILABLE, StorageConflict
-
-
-class KeyBusy(Exception):
-    """Another transaction held an idempotency key for longer than the lock timeout."""
+from wallet_api.storage.errors import StorageConflict
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +36,8 @@ class HoldRow:
     captured_minor: int | None
     expires_at: datetime
     created_at: datetime
+    placed_seq: int | None = None  # the numbers of the decisions that placed it and ended it
+    settled_seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +48,7 @@ class Locked:
     now: datetime
     operation_ids: list[int]
     wallets: list[WalletRow]
+    claimed: set[tuple[int, str]]  # the keys now this transaction's
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,24 +89,47 @@ class Writes:
         )
 
 
-# Operation ids are drawn here, after the locks, so the rules' outcomes (and the answers stored
-# under idempotency keys) are complete before the one statement that writes them. The sub-select
-# locks the wallets in id order; the aggregate makes the answer one row even when none exists.
+# One statement locks the batch's wallets (in id order), then claims its idempotency keys (the
+# INSERT's sub-select makes the locks come first, the order every batch follows), and draws
+# numbers from the operations' sequence: one for the batch, one per command, one per operation it
+# may append. Drawn after the locks, they follow the order in which the ledger decided on each
+# wallet; the rules' outcomes (and the answers stored under the keys) are complete before the one
+# statement that writes them. The answer is one row.
+#
+# A key still being answered by another transaction makes the INSERT wait for it (the unique
+# index), so a concurrent retry sees the finished answer, never a half-done one. Keys are
+# claimed in one order, so two batches never wait on each other's keys. An expired key is taken
+# over as if it were new; a key the INSERT did not take stays locked by it.
 _LOCK = """
+    WITH locked AS (
+        SELECT id, currency, balance_minor, held_minor, holds_expire_at FROM wallets
+        WHERE id = ANY($1::uuid[])
+        ORDER BY id
+        FOR UPDATE
+    ), claimed AS (
+        INSERT INTO idempotency_keys AS k (caller, key, fingerprint, expires_at)
+        SELECT c.caller, c.key, c.fingerprint, now() + $6::interval
+        FROM unnest($3::bigint[], $4::text[], $5::bytea[]) AS c(caller, key, fingerprint)
+        WHERE (SELECT count(*) FROM locked) >= 0
+        ORDER BY c.caller, c.key
+        ON CONFLICT (caller, key) DO UPDATE
+            SET fingerprint = EXCLUDED.fingerprint, outcome = NULL, created_at = now(),
+                expires_at = EXCLUDED.expires_at
+            WHERE k.expires_at <= now()
+        RETURNING k.caller, k.key
+    )
     SELECT now() AS now,
-           ARRAY(SELECT nextval('operations_id_seq') FROM generate_series(1, $2::int)) AS ids,
-           l.ids AS wallet_ids, l.currencies, l.balances, l.helds, l.expiries
-    FROM (
-        SELECT array_agg(id) AS ids, array_agg(currency) AS currencies,
-               array_agg(balance_minor) AS balances, array_agg(held_minor) AS helds,
-               array_agg(holds_expire_at) AS expiries
-        FROM (
-            SELECT id, currency, balance_minor, held_minor, holds_expire_at FROM wallets
-            WHERE id = ANY($1::uuid[])
-            ORDER BY id
-            FOR UPDATE
-        ) locked
-    ) l
+           ARRAY(
+               SELECT nextval('operations_id_seq') FROM generate_series(1, $2::int)
+               WHERE (SELECT count(*) FROM locked) >= 0
+           ) AS ids,
+           ARRAY(SELECT id FROM locked) AS wallet_ids,
+           ARRAY(SELECT currency FROM locked) AS currencies,
+           ARRAY(SELECT balance_minor FROM locked) AS balances,
+           ARRAY(SELECT held_minor FROM locked) AS helds,
+           ARRAY(SELECT holds_expire_at FROM locked) AS expiries,
+           ARRAY(SELECT caller FROM claimed) AS claimed_callers,
+           ARRAY(SELECT key FROM claimed) AS claimed_keys
     """
 
 # The holds a batch captures or voids, and those past their expiry on the wallets it locked
@@ -127,22 +149,6 @@ _NEXT_EXPIRIES = """
         WHERE h.wallet_id = w.id AND h.status = 'ACTIVE' AND h.expires_at > now()
     )
     FROM unnest($1::uuid[]) AS w(id)
-    """
-
-# A key still being answered by another transaction makes this INSERT wait for that transaction
-# (the unique index), so a concurrent retry sees the finished answer, never a half-done one.
-# Keys are claimed in one order, so two batches never wait on each other's keys. An expired key
-# is taken over as if it were new. A key the INSERT did not take stays locked by it.
-_CLAIM = """
-    INSERT INTO idempotency_keys AS k (caller, key, fingerprint, expires_at)
-    SELECT caller, key, fingerprint, now() + $4::interval
-    FROM unnest($1::bigint[], $2::text[], $3::bytea[]) AS c(caller, key, fingerprint)
-    ORDER BY caller, key
-    ON CONFLICT (caller, key) DO UPDATE
-        SET fingerprint = EXCLUDED.fingerprint, outcome = NULL, created_at = now(),
-            expires_at = EXCLUDED.expires_at
-        WHERE k.expires_at <= now()
-    RETURNING caller, key
     """
 
 # A new statement, so a new snapshot: it sees the answers committed while the claim waited.
@@ -170,25 +176,29 @@ _WRITE = """
         INSERT INTO transfers (id, from_wallet_id, to_wallet_id, amount_minor)
         SELECT * FROM unnest($10::uuid[], $11::uuid[], $12::uuid[], $13::bigint[])
     ), placed AS (
-        INSERT INTO holds (id, wallet_id, amount_minor, status, captured_minor, expires_at)
+        INSERT INTO holds (id, wallet_id, amount_minor, status, captured_minor, expires_at,
+                           placed_seq, settled_seq)
         SELECT * FROM unnest($14::uuid[], $15::uuid[], $16::bigint[], $17::text[], $18::bigint[],
-                             $19::timestamptz[])
+                             $19::timestamptz[], $20::bigint[], $21::bigint[])
     ), settled AS (
-        UPDATE holds h SET status = s.status, captured_minor = s.captured, updated_at = now()
-        FROM unnest($20::uuid[], $21::text[], $22::bigint[]) AS s(id, status, captured)
+        UPDATE holds h
+        SET status = s.status, captured_minor = s.captured, settled_seq = s.settled_seq,
+            updated_at = now()
+        FROM unnest($22::uuid[], $23::text[], $24::bigint[], $25::bigint[])
+             AS s(id, status, captured, settled_seq)
         WHERE h.id = s.id
     ), entries AS (
         INSERT INTO operations (id, wallet_id, operation_type, amount_minor, transfer_id, hold_id)
         OVERRIDING SYSTEM VALUE
-        SELECT * FROM unnest($23::bigint[], $24::uuid[], $25::text[], $26::bigint[],
-                             $27::uuid[], $28::uuid[])
+        SELECT * FROM unnest($26::bigint[], $27::uuid[], $28::text[], $29::bigint[],
+                             $30::uuid[], $31::uuid[])
     ), answered AS (
         UPDATE idempotency_keys k SET outcome = a.outcome::jsonb
-        FROM unnest($29::bigint[], $30::text[], $31::text[]) AS a(caller, key, outcome)
+        FROM unnest($32::bigint[], $33::text[], $34::text[]) AS a(caller, key, outcome)
         WHERE k.caller = a.caller AND k.key = a.key
     ), released AS (
         DELETE FROM idempotency_keys k
-        USING unnest($32::bigint[], $33::text[]) AS r(caller, key)
+        USING unnest($35::bigint[], $36::text[]) AS r(caller, key)
         WHERE k.caller = r.caller AND k.key = r.key
     )
     SELECT 1
@@ -196,21 +206,30 @@ _WRITE = """
 
 
 async def lock(
-    connection: asyncpg.Connection, wallet_ids: Sequence[uuid.UUID], operation_ids: int
+    connection: asyncpg.Connection,
+    wallet_ids: Sequence[uuid.UUID],
+    operation_ids: int,
+    keys: Sequence[tuple[int, str, bytes]],
+    ttl: timedelta,
 ) -> Locked:
-    row = await connection.fetchrow(_LOCK, list(wallet_ids), operation_ids)
+    """Lock the wallets, claim each (caller, key, fingerprint), draw `operation_ids` ids."""
+    callers, names, fingerprints = _columns(keys, 3)
+    row = await connection.fetchrow(
+        _LOCK, list(wallet_ids), operation_ids, callers, names, fingerprints, ttl
+    )
     wallets = [
         WalletRow(*columns)
         for columns in zip(
-            row["wallet_ids"] or (),
-            row["currencies"] or (),
-            row["balances"] or (),
-            row["helds"] or (),
-            row["expiries"] or (),
+            row["wallet_ids"],
+            row["currencies"],
+            row["balances"],
+            row["helds"],
+            row["expiries"],
             strict=True,
         )
     ]
-    return Locked(row["now"], list(row["ids"]), wallets)
+    claimed = set(zip(row["claimed_callers"], row["claimed_keys"], strict=True))
+    return Locked(row["now"], list(row["ids"]), wallets, claimed)
 
 
 async def holds(
@@ -230,28 +249,14 @@ async def next_expiries(
     return {row[0]: row[1] for row in rows}
 
 
-async def claim(
-    connection: asyncpg.Connection,
-    keys: Sequence[tuple[int, str, bytes]],
-    ttl: timedelta,
-) -> tuple[set[tuple[int, str]], list[StoredKey]]:
-    """Claim each (caller, key, fingerprint): the keys now this transaction's, and what is
-    stored under the others."""
-    callers, names, fingerprints = (list(column) for column in zip(*keys, strict=True))
-    try:
-        rows = await connection.fetch(_CLAIM, callers, names, fingerprints, ttl)
-    except asyncpg.PostgresError as error:
-        if error.sqlstate == LOCK_NOT_AVAILABLE:
-            raise KeyBusy() from error
-        raise
-    claimed = {(row["caller"], row["key"]) for row in rows}
-    others = [(caller, name) for caller, name, _ in keys if (caller, name) not in claimed]
-    if not others:
-        return claimed, []
-    stored = await connection.fetch(
-        _STORED, [caller for caller, _ in others], [name for _, name in others]
+async def stored_keys(
+    connection: asyncpg.Connection, keys: Sequence[tuple[int, str]]
+) -> list[StoredKey]:
+    """What is stored under keys this transaction did not claim."""
+    rows = await connection.fetch(
+        _STORED, [caller for caller, _ in keys], [name for _, name in keys]
     )
-    return claimed, [StoredKey(*row) for row in stored]
+    return [StoredKey(*row) for row in rows]
 
 
 async def write(connection: asyncpg.Connection, writes: Writes) -> None:
@@ -280,12 +285,21 @@ def _parameters(writes: Writes) -> list[list[object]]:
         *_columns(writes.transfers, 4),
         *_columns(
             [
-                (h.id, h.wallet_id, h.amount_minor, h.status, h.captured_minor, h.expires_at)
+                (
+                    h.id,
+                    h.wallet_id,
+                    h.amount_minor,
+                    h.status,
+                    h.captured_minor,
+                    h.expires_at,
+                    h.placed_seq,
+                    h.settled_seq,
+                )
                 for h in writes.placed
             ],
-            6,
+            8,
         ),
-        *_columns([(h.id, h.status, h.captured_minor) for h in writes.settled], 3),
+        *_columns([(h.id, h.status, h.captured_minor, h.settled_seq) for h in writes.settled], 4),
         *_columns(writes.entries, 6),
         *_columns(writes.answers, 3),
         *_columns(writes.released, 2),
