@@ -221,13 +221,15 @@ async def test_holds_captures_and_voids_on_a_hot_wallet_each_get_their_own_outco
     assert responses[3].json()["status"] == "VOIDED"
     assert sorted(r.status_code for r in responses[4:6]) == [200, 409]
     # 10.00 less the 2.25 captured is 7.75; holds 2 and 5 still reserve 2.00, so 5.75 is
-    # available for 8 new holds of 1.00: five land, three are refused.
+    # available once the partial capture and the void are decided, 4.00 before: the new holds
+    # were sent at the same time, so four or five of them land, the others are refused.
     created = [r for r in responses[6:] if r.status_code == 201]
     refused = [r for r in responses[6:] if r.status_code != 201]
-    assert len(created) == 5
+    assert len(created) in (4, 5)
     assert {r.json()["code"] for r in refused} == {"insufficient_funds"}
     wallet = await client.get(f"/api/v1/wallets/{wallet_id}")
-    assert json.loads(wallet.text, parse_float=Decimal)["available_balance"] == Decimal("0.75")
+    available = json.loads(wallet.text, parse_float=Decimal)["available_balance"]
+    assert available == Decimal("5.75") - len(created)
     assert await balance_of(db, wallet_id) == Decimal("7.75")
     after = await scrape(client)
     assert batched_with_others(after, "writes") > batched_with_others(before, "writes")
