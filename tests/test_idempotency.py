@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from decimal import Decimal
 
@@ -10,7 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.support import assert_books_balance, balance_of, deposit, operation_url
+from tests.support import assert_books_balance, balance_of, create_key, deposit, operation_url
 
 
 async def post_with_key(
@@ -136,3 +137,74 @@ async def test_keys_are_kept_for_at_least_24_hours(
         "SELECT expires_at - created_at FROM idempotency_keys WHERE key = $1", key
     )
     assert kept.total_seconds() >= 24 * 3600
+
+
+async def test_the_same_request_written_differently_is_a_replay_not_a_reuse(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    wallet_id, key = uuid.uuid4(), f"key-{uuid.uuid4()}"
+    url = operation_url(wallet_id)
+    headers = {"Idempotency-Key": key, "Content-Type": "application/json"}
+    first = await client.post(
+        url, content=b'{"operation_type":"DEPOSIT","amount":100}', headers=headers
+    )
+    same_bodies = [
+        b'{"operation_type": "DEPOSIT", "amount": "100.00"}',
+        b'{ "amount" : 100.0 ,\n "operation_type" : "DEPOSIT" }',
+        b'{"amount":"100","operation_type":"DEPOSIT"}',
+    ]
+    replays = [await client.post(url, content=body, headers=headers) for body in same_bodies]
+
+    assert first.status_code == 200
+    assert all(r.headers.get("idempotent-replayed") == "true" for r in replays)
+    assert all(r.content == first.content for r in replays)
+    other = await client.post(
+        url, content=b'{"operation_type":"DEPOSIT","amount":100.01}', headers=headers
+    )
+    assert other.json()["code"] == "idempotency_key_reused"
+    assert await balance_of(db, wallet_id) == Decimal("100.00")
+    assert await count_operations(db, wallet_id) == 1
+
+
+async def test_a_replayed_hold_answers_what_its_first_answer_said_after_it_was_captured(
+    client: httpx.AsyncClient,
+) -> None:
+    wallet_id = uuid.uuid4()
+    await deposit(client, wallet_id, "10.00")
+    headers = {"Idempotency-Key": f"hold-{uuid.uuid4()}"}
+    url = f"/api/v1/wallets/{wallet_id}/holds"
+    placed = await client.post(url, json={"amount": "4.00"}, headers=headers)
+    hold_id = placed.json()["id"]
+    captured = await client.post(f"/api/v1/holds/{hold_id}/capture", json={})
+    replay = await client.post(url, json={"amount": "4.00"}, headers=headers)
+
+    assert placed.status_code == replay.status_code == 201
+    assert captured.json()["status"] == "CAPTURED"
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.content == placed.content
+    assert replay.json()["status"] == "ACTIVE"
+
+
+async def test_two_api_keys_that_choose_the_same_idempotency_key_each_get_their_own_deposit(
+    secured_service: tuple[str, object], secured_database_url: str
+) -> None:
+    base_url, _ = secured_service
+    alice = await create_key(secured_database_url, "wallets:read", "wallets:write", name="alice")
+    bob = await create_key(secured_database_url, "wallets:read", "wallets:write", name="bob")
+    wallet_id, key = uuid.uuid4(), "order-1001"
+    body = {"operation_type": "DEPOSIT", "amount": "7.00"}
+    answers = {}
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        for name, api_key in (("alice", alice), ("bob", bob), ("alice again", alice)):
+            headers = {"Authorization": f"Bearer {api_key}", "Idempotency-Key": key}
+            answers[name] = await http.post(operation_url(wallet_id), json=body, headers=headers)
+        balance = await http.get(
+            f"/api/v1/wallets/{wallet_id}", headers={"Authorization": f"Bearer {alice}"}
+        )
+
+    assert answers["alice"].status_code == answers["bob"].status_code == 200
+    assert "idempotent-replayed" not in answers["bob"].headers
+    assert answers["alice"].json()["id"] != answers["bob"].json()["id"]
+    assert answers["alice again"].headers["idempotent-replayed"] == "true"
+    assert answers["alice again"].content == answers["alice"].content
+    assert json.loads(balance.text, parse_float=Decimal)["balance"] == Decimal("14.00")
