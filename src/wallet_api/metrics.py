@@ -53,6 +53,12 @@ GROUP_COMMIT_BATCH = Histogram(
     ["kind"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
 )
+GUARDED_BATCHES = Counter(
+    "wallet_guarded_batches",
+    "Batches tried as one guarded statement, by result: landed, or missed (a wallet outside "
+    "the bounds it was decided for, or a conflict) and then decided under the lock.",
+    ["result"],
+)
 TRANSACTION_RETRIES = Counter(
     "wallet_db_transaction_retries",
     "Transactions run again after a serialization failure or a deadlock, by reason.",

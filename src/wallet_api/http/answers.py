@@ -9,7 +9,7 @@ from fastapi import Request, Response
 
 from wallet_api.http.exact_json import ExactJSONResponse
 from wallet_api.http.problems import ledger_problem
-from wallet_api.ledger.engine import Decided
+from wallet_api.ledger.commands import Decided
 from wallet_api.ledger.errors import LedgerError
 from wallet_api.ledger.idempotency import ANONYMOUS, IdempotencyKey
 

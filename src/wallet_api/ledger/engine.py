@@ -18,12 +18,11 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from wallet_api import metrics
-from wallet_api.ledger import amounts, rules
+from wallet_api.ledger import rules
+from wallet_api.ledger.commands import Command, Decided
 from wallet_api.ledger.currencies import minor_units
 from wallet_api.ledger.errors import (
     IdempotencyKeyInProgress,
@@ -31,9 +30,17 @@ from wallet_api.ledger.errors import (
     InvalidRequest,
     LedgerError,
 )
-from wallet_api.ledger.idempotency import IdempotencyKey, fingerprint, restored, stored
+from wallet_api.ledger.guarded import GuardedBatches
+from wallet_api.ledger.idempotency import fingerprint, restored, stored
 from wallet_api.ledger.queues import Batches
-from wallet_api.ledger.records import Hold, Operation, Record, Transfer
+from wallet_api.ledger.records import (
+    Hold,
+    Operation,
+    Record,
+    Transfer,
+    hold_record,
+    minor_to_decimal,
+)
 from wallet_api.ledger.retry import retry_conflicts
 from wallet_api.ledger.rules import (
     CaptureHold,
@@ -77,23 +84,6 @@ KINDS: dict[type[Movement], str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Command:
-    """A movement as a client asked for it, the wallets it touches, and its key if it has one."""
-
-    movement: Movement
-    wallets: tuple[uuid.UUID, ...]
-    key: IdempotencyKey | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Decided:
-    """A command's outcome; `replayed` when it is the stored outcome of its key."""
-
-    outcome: Record | LedgerError
-    replayed: bool = False
-
-
 class Engine:
     def __init__(
         self,
@@ -107,6 +97,7 @@ class Engine:
         self._default_currency = default_currency
         self._ttl = idempotency_ttl
         self._batching = batching
+        self.guarded = GuardedBatches(database, default_currency, idempotency_ttl)
         self.batches: Batches[Command, Decided] = Batches(
             self._serve, batches_in_flight(database.hot_pool_size), LARGEST_BATCH
         )
@@ -128,7 +119,7 @@ class Engine:
 
     async def _serve(self, commands: list[Command]) -> list[Decided]:
         try:
-            decided = await retry_conflicts(self._attempt(commands).run)
+            decided = await self._decide(commands)
         except StorageUnavailable as failure:
             conflict = isinstance(failure, StorageConflict)
             _count_failure(commands, "conflict" if conflict else "unavailable")
@@ -142,6 +133,18 @@ class Engine:
             return [await self._alone(command) for command in commands]
         for command, outcome in zip(commands, decided, strict=True):
             _count(command, outcome)
+        return decided
+
+    async def _decide(self, commands: list[Command]) -> list[Decided]:
+        """A guarded batch when batching and the rules accept it on what this worker last saw,
+        else a locked one."""
+        if self._batching:
+            landed = await self.guarded.run(commands)
+            if landed is not None:
+                return [Decided(outcome) for outcome in landed]
+        attempt = self._attempt(commands)
+        decided = await retry_conflicts(attempt.run)
+        self.guarded.remember(attempt.final_states)
         return decided
 
     def _attempt(self, commands: list[Command], sweep: Sequence[uuid.UUID] = ()) -> _Attempt:
@@ -169,6 +172,7 @@ class _Attempt:
         self._commands = commands
         self._sweep = sweep
         self.lapsed = 0
+        self.final_states: list[WalletState] = []
 
     async def run(self) -> list[Decided]:
         commands = self._commands
@@ -194,6 +198,7 @@ class _Attempt:
             writes = book.writes()
             if writes:
                 await store.write(connection, writes)
+        self.final_states = book.final_states()
         return decided
 
 
@@ -325,7 +330,7 @@ class _Book:
                     operation_id,
                     entry.wallet_id,
                     entry.operation_type,
-                    _decimal(entry.amount, currency),
+                    minor_to_decimal(entry.amount, currency),
                     currency,
                     self._now,
                     entry.transfer_id,
@@ -359,7 +364,10 @@ class _Book:
                 self._now,
             )
         (hold,) = change.holds
-        return _hold(hold, self._wallets[hold.wallet_id].currency)
+        return hold_record(hold, self._wallets[hold.wallet_id].currency)
+
+    def final_states(self) -> list[WalletState]:
+        return list(self._wallets.values())
 
     def writes(self) -> store.Writes:
         writes = self._writes
@@ -387,24 +395,6 @@ class _Book:
             else:
                 writes.answers.append((caller, key, stored(outcome)))
         return writes
-
-
-def _hold(hold: HoldState, currency: str) -> Hold:
-    captured = None if hold.captured is None else _decimal(hold.captured, currency)
-    return Hold(
-        hold.id,
-        hold.wallet_id,
-        _decimal(hold.amount, currency),
-        currency,
-        hold.status,
-        captured,
-        hold.expires_at,
-        hold.created_at,
-    )
-
-
-def _decimal(minor: int, currency: str) -> Decimal:
-    return amounts.from_minor_units(minor, minor_units(currency))
 
 
 def _settles_a_hold(movement: Movement) -> bool:

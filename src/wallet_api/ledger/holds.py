@@ -7,8 +7,9 @@ import uuid
 from decimal import Decimal
 
 from wallet_api.ledger import amounts
+from wallet_api.ledger.commands import Command, Decided
 from wallet_api.ledger.currencies import minor_units
-from wallet_api.ledger.engine import Command, Decided, Engine
+from wallet_api.ledger.engine import Engine
 from wallet_api.ledger.errors import HoldNotFound
 from wallet_api.ledger.idempotency import IdempotencyKey
 from wallet_api.ledger.records import Hold

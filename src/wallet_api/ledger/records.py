@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from wallet_api.ledger.rules import HoldStatus, OperationType
+from wallet_api.ledger import amounts
+from wallet_api.ledger.currencies import minor_units
+from wallet_api.ledger.rules import HoldState, HoldStatus, OperationType
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +57,21 @@ class Hold:
 
 
 Record = Operation | Transfer | Hold
+
+
+def minor_to_decimal(minor: int, currency: str) -> Decimal:
+    return amounts.from_minor_units(minor, minor_units(currency))
+
+
+def hold_record(hold: HoldState, currency: str) -> Hold:
+    captured = None if hold.captured is None else minor_to_decimal(hold.captured, currency)
+    return Hold(
+        hold.id,
+        hold.wallet_id,
+        minor_to_decimal(hold.amount, currency),
+        currency,
+        hold.status,
+        captured,
+        hold.expires_at,
+        hold.created_at,
+    )

@@ -156,15 +156,32 @@ class Change:
     entries: tuple[Entry, ...] = ()
 
 
+class Quantity(enum.Enum):
+    AVAILABLE = "available"  # available balance less the amount asked for
+    ROOM = "room"  # the balance limit less the balance and the amount
+
+
+@dataclass(frozen=True, slots=True)
+class Margin:
+    """How far one comparison a decision made was from going the other way: it passed when
+    `margin >= 0`. What makes guarded batches possible (see `ledger/engine.py`)."""
+
+    wallet_id: uuid.UUID
+    quantity: Quantity
+    margin: int
+
+
 @dataclass(frozen=True, slots=True)
 class Books:
     """What a decision may read: the wallets and holds the engine locked, the time of the
-    transaction, and the currency a first deposit opens a wallet in."""
+    transaction, and the currency a first deposit opens a wallet in. When `margins` is a list,
+    every comparison of a balance a decision makes is noted in it."""
 
     wallets: Mapping[uuid.UUID, WalletState]
     holds: Mapping[uuid.UUID, HoldState]
     now: datetime
     default_currency: str
+    margins: list[Margin] | None = None
 
 
 Decision = Change | LedgerError
@@ -196,7 +213,7 @@ def deposit(movement: Deposit, books: Books) -> Decision:
     amount = scaled(movement.amount, wallet.currency)
     if isinstance(amount, InvalidAmount):
         return amount
-    if wallet.balance + amount > wallet.limit:
+    if _above_limit(wallet, amount, books):
         return BalanceLimitExceeded(wallet.id)
     # All validation is complete.
     return Change(
@@ -212,7 +229,7 @@ def withdraw(movement: Withdrawal, books: Books) -> Decision:
     amount = scaled(movement.amount, wallet.currency)
     if isinstance(amount, InvalidAmount):
         return amount
-    if wallet.available < amount:
+    if _short_of(wallet, amount, books):
         return InsufficientFunds(wallet.id)
     # All validation is complete.
     return Change(
@@ -235,9 +252,9 @@ def transfer(movement: TransferFunds, books: Books, transfer_id: uuid.UUID) -> D
     amount = scaled(movement.amount, source.currency)
     if isinstance(amount, InvalidAmount):
         return amount
-    if source.available < amount:
+    if _short_of(source, amount, books):
         return InsufficientFunds(source.id)
-    if target.balance + amount > target.limit:
+    if _above_limit(target, amount, books):
         return BalanceLimitExceeded(target.id)
     # All validation is complete.
     return Change(
@@ -259,7 +276,7 @@ def place_hold(movement: PlaceHold, books: Books, hold_id: uuid.UUID) -> Decisio
     amount = scaled(movement.amount, wallet.currency)
     if isinstance(amount, InvalidAmount):
         return amount
-    if wallet.available < amount:
+    if _short_of(wallet, amount, books):
         return InsufficientFunds(wallet.id)
     # All validation is complete.
     expires_at = books.now + timedelta(seconds=movement.expires_in_seconds)
@@ -327,6 +344,22 @@ def scaled(amount: Decimal, currency: str) -> int | InvalidAmount:
 def lapse_due(wallet: WalletState, now: datetime) -> bool:
     """Whether some hold of the wallet may have lapsed, so its holds must be looked at."""
     return wallet.next_expiry is not None and wallet.next_expiry <= now
+
+
+def _short_of(wallet: WalletState, amount: int, books: Books) -> bool:
+    """Whether the wallet's available balance is short of `amount`."""
+    margin = wallet.available - amount
+    if books.margins is not None:
+        books.margins.append(Margin(wallet.id, Quantity.AVAILABLE, margin))
+    return margin < 0
+
+
+def _above_limit(wallet: WalletState, amount: int, books: Books) -> bool:
+    """Whether `amount` more would take the balance above the wallet's limit."""
+    margin = wallet.limit - wallet.balance - amount
+    if books.margins is not None:
+        books.margins.append(Margin(wallet.id, Quantity.ROOM, margin))
+    return margin < 0
 
 
 def _opened(wallet_id: uuid.UUID, books: Books) -> WalletState:

@@ -311,3 +311,175 @@ def _columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object
     if not rows:
         return [[] for _ in range(width)]
     return [list(column) for column in zip(*rows, strict=True)]
+
+
+# Guarded batches (see ledger/engine.py): decided by the rules against the state a worker last
+# saw, applied as deltas in one autocommit statement while each wallet lies within the bounds
+# the rules computed, so the row locks are held for this one statement.
+
+_STATES = """
+    SELECT id, currency, balance_minor, held_minor, holds_expire_at
+    FROM wallets WHERE id = ANY($1::uuid[])
+    """
+
+# The wallets are locked in id order first (the InitPlans make that happen before any write);
+# numbers are drawn after the locks, as in a locked batch. Any wallet outside its bounds (or
+# with a hold past its expiry) makes the statement end in batch_outside_its_guards(), so that
+# nothing of it lands; a wallet opened or a key claimed meanwhile ends it on a unique index.
+_GUARDED = """
+    WITH locked AS (
+        SELECT id FROM wallets WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
+    ), moved AS (
+        UPDATE wallets w
+        SET balance_minor = w.balance_minor + g.delta_balance,
+            held_minor = w.held_minor + g.delta_held,
+            holds_expire_at = LEAST(w.holds_expire_at, g.next_expiry),
+            updated_at = $7
+        FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::bigint[],
+                    $6::bigint[])
+             AS g(id, delta_balance, delta_held, next_expiry, available_at_least,
+                  balance_at_most)
+        WHERE w.id = g.id
+          AND (SELECT count(*) FROM locked) >= 0
+          AND w.balance_minor - w.held_minor >= g.available_at_least
+          AND w.balance_minor <= g.balance_at_most
+          AND (w.holds_expire_at IS NULL OR w.holds_expire_at > $7)
+        RETURNING w.id
+    ), opened AS (
+        INSERT INTO wallets (id, currency, balance_minor, held_minor, holds_expire_at,
+                             created_at, updated_at)
+        SELECT o.id, o.currency, o.balance, o.held, o.next_expiry, $7, $7
+        FROM unnest($8::uuid[], $9::text[], $10::bigint[], $11::bigint[], $12::timestamptz[])
+             AS o(id, currency, balance, held, next_expiry)
+        WHERE (SELECT count(*) FROM moved) >= 0
+        RETURNING id
+    ), numbers AS (
+        SELECT k.ord, nextval('operations_id_seq') AS n
+        FROM generate_series(1, $13::int) AS k(ord)
+        WHERE (SELECT count(*) FROM moved) + (SELECT count(*) FROM opened) >= 0
+        ORDER BY k.ord
+    ), transferred AS (
+        INSERT INTO transfers (id, from_wallet_id, to_wallet_id, amount_minor, created_at)
+        SELECT t.id, t.from_id, t.to_id, t.amount, $7
+        FROM unnest($14::uuid[], $15::uuid[], $16::uuid[], $17::bigint[])
+             AS t(id, from_id, to_id, amount)
+        WHERE (SELECT count(*) FROM opened) >= 0
+        RETURNING id
+    ), placed AS (
+        INSERT INTO holds (id, wallet_id, amount_minor, expires_at, created_at, updated_at,
+                           placed_seq)
+        SELECT h.id, h.wallet_id, h.amount, h.expires_at, $7, $7, numbers.n
+        FROM unnest($18::uuid[], $19::uuid[], $20::bigint[], $21::timestamptz[], $22::int[])
+             AS h(id, wallet_id, amount, expires_at, ord)
+        JOIN numbers ON numbers.ord = h.ord
+    ), entries AS (
+        INSERT INTO operations (id, wallet_id, operation_type, amount_minor, transfer_id,
+                                created_at)
+        OVERRIDING SYSTEM VALUE
+        SELECT numbers.n, e.wallet_id, e.operation_type, e.amount, e.transfer_id, $7
+        FROM unnest($23::int[], $24::uuid[], $25::text[], $26::bigint[], $27::uuid[])
+             AS e(ord, wallet_id, operation_type, amount, transfer_id)
+        JOIN numbers ON numbers.ord = e.ord
+        WHERE (SELECT count(*) FROM transferred) >= 0
+    ), answered AS (
+        INSERT INTO idempotency_keys (caller, key, fingerprint, outcome, created_at, expires_at)
+        SELECT a.caller, a.key, a.fingerprint,
+               CASE WHEN a.ord IS NULL THEN a.outcome::jsonb
+                    ELSE jsonb_set(a.outcome::jsonb, '{operation,id}', to_jsonb(numbers.n))
+               END,
+               $7, $7 + $28::interval
+        FROM unnest($29::bigint[], $30::text[], $31::bytea[], $32::text[], $33::int[])
+             AS a(caller, key, fingerprint, outcome, ord)
+        LEFT JOIN numbers ON numbers.ord = a.ord
+    )
+    SELECT CASE WHEN (SELECT count(*) FROM moved) = $34::int
+                THEN ARRAY(SELECT n FROM numbers ORDER BY ord)
+                ELSE batch_outside_its_guards()
+           END AS numbers
+    """
+
+OUTSIDE_ITS_GUARDS = "WG001"
+
+
+class GuardsMissed(Exception):
+    """The state was not what a guarded batch was decided for; nothing of it landed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """A wallet's change as deltas, and the bounds within which it was decided."""
+
+    wallet_id: uuid.UUID
+    delta_balance: int
+    delta_held: int
+    next_expiry: datetime | None
+    available_at_least: int
+    balance_at_most: int
+
+
+@dataclass(slots=True)
+class GuardedWrites:
+    now: datetime
+    numbers: int
+    guards: list[Guard] = field(default_factory=list)
+    opened: list[WalletRow] = field(default_factory=list)
+    transfers: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, int]] = field(default_factory=list)
+    # (id, wallet, amount, expires at, number's ordinal)
+    placed: list[tuple[uuid.UUID, uuid.UUID, int, datetime, int]] = field(default_factory=list)
+    # (number's ordinal, wallet, type, amount, transfer id)
+    entries: list[tuple[int, uuid.UUID, str, int, uuid.UUID | None]] = field(default_factory=list)
+    # (caller, key, fingerprint, outcome, ordinal of the number to write as its operation id)
+    answers: list[tuple[int, str, bytes, str, int | None]] = field(default_factory=list)
+
+
+async def states(
+    connection: asyncpg.Connection, wallet_ids: Sequence[uuid.UUID]
+) -> list[WalletRow]:
+    rows = await connection.fetch(_STATES, list(wallet_ids))
+    return [WalletRow(*row) for row in rows]
+
+
+async def write_guarded(
+    connection: asyncpg.Connection, writes: GuardedWrites, ttl: timedelta
+) -> list[int]:
+    """The numbers drawn, by ordinal; raise GuardsMissed when nothing landed."""
+    guards = sorted(writes.guards, key=lambda guard: guard.wallet_id)
+    try:
+        return await connection.fetchval(
+            _GUARDED,
+            *_columns(
+                [
+                    (
+                        g.wallet_id,
+                        g.delta_balance,
+                        g.delta_held,
+                        g.next_expiry,
+                        g.available_at_least,
+                        g.balance_at_most,
+                    )
+                    for g in guards
+                ],
+                6,
+            ),
+            writes.now,
+            *_columns(
+                [
+                    (w.id, w.currency, w.balance_minor, w.held_minor, w.next_expiry)
+                    for w in writes.opened
+                ],
+                5,
+            ),
+            writes.numbers,
+            *_columns(writes.transfers, 4),
+            *_columns(writes.placed, 5),
+            *_columns(writes.entries, 5),
+            ttl,
+            *_columns(writes.answers, 5),
+            len(guards),
+        )
+    except asyncpg.UniqueViolationError as error:
+        raise GuardsMissed(error.constraint_name) from error
+    except asyncpg.PostgresError as error:
+        if error.sqlstate == OUTSIDE_ITS_GUARDS:
+            raise GuardsMissed("outside its guards") from error
+        raise
