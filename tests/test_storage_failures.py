@@ -23,7 +23,7 @@ from tests.support import (
     wait_for_blocked_service_statements,
 )
 from wallet_api.ledger import retry
-from wallet_api.ledger.engine import Decided
+from wallet_api.ledger.commands import Decided
 from wallet_api.ledger.idempotency import ANONYMOUS, IdempotencyKey
 from wallet_api.ledger.ledger import Ledger
 from wallet_api.ledger.records import Transfer
