@@ -227,3 +227,23 @@ async def test_a_key_answered_by_another_worker_is_replayed_not_decided_again(
     assert again.outcome == answered.outcome
     assert await balance_of(db, wallet_id) == Decimal("3.00")
     assert await ledger_problems(db, [wallet_id]) == []
+
+
+async def test_a_deposit_into_a_wallet_this_worker_never_saw_lands_in_its_own_currency(
+    two_workers: tuple[Ledger, Ledger], db: asyncpg.Connection
+) -> None:
+    first, second = two_workers
+    euros = await first.wallets.create(None, "EUR")
+    yen = await first.wallets.create(None, "JPY")
+    # The second worker decides on a new USD wallet, as for any wallet it has not seen: the
+    # statement finds another currency, lands nothing, and the locked batch decides again.
+    into_euros = await second.wallets.move(euros.id, OperationType.DEPOSIT, Decimal("2.50"))
+    into_yen = await second.wallets.move(yen.id, OperationType.DEPOSIT, Decimal("2.50"))
+
+    assert isinstance(into_euros.outcome, Operation)
+    assert into_euros.outcome.currency == "EUR"
+    assert into_yen.outcome.code == "validation_error"  # type: ignore[union-attr]
+    assert second.engine.guarded.stats.missed == 2
+    assert await db.fetchval("SELECT balance_minor FROM wallets WHERE id = $1", euros.id) == 250
+    assert await db.fetchval("SELECT balance_minor FROM wallets WHERE id = $1", yen.id) == 0
+    assert await ledger_problems(db, [euros.id, yen.id]) == []

@@ -56,6 +56,8 @@ GUARDABLE = (Deposit, Withdrawal, TransferFunds, PlaceHold)
 _LOWEST = -(2**62)
 _HIGHEST = 2**62
 
+_NO_ID = uuid.UUID(int=0)
+
 # How many wallets a worker remembers the state of before it starts afresh.
 _MEMORY = 100_000
 
@@ -96,7 +98,9 @@ class GuardedBatches:
         if not _guardable(commands):
             return None
         wallet_ids = sorted({wallet for command in commands for wallet in command.wallets})
-        unseen = [wallet_id for wallet_id in wallet_ids if wallet_id not in self._seen]
+        unseen = [
+            w for w in wallet_ids if w not in self._seen and w not in _only_deposited(commands)
+        ]
         if unseen:
             async with self._db.hot() as connection:
                 for row in await store.states(connection, unseen):
@@ -138,7 +142,7 @@ class GuardedBatches:
         plan = _Plan(writes, [])
         new_expiries: dict[uuid.UUID, datetime] = {}
         for command in commands:
-            decision = rules.decide(command.movement, books, uuid.uuid4())
+            decision = rules.decide(command.movement, books, _new_id(command.movement))
             if isinstance(decision, LedgerError):
                 return None
             writes.numbers += 1
@@ -163,14 +167,9 @@ class GuardedBatches:
                 )
         for wallet_id, final in wallets.items():
             start = initial.get(wallet_id)
-            if start is None:
-                writes.opened.append(
-                    store.WalletRow(
-                        final.id, final.currency, final.balance, final.held, final.next_expiry
-                    )
-                )
-            elif final != start or any(m.wallet_id == wallet_id for m in margins):
-                writes.guards.append(guard_for(start, final, new_expiries.get(wallet_id), margins))
+            if start is None or final != start or any(m.wallet_id == wallet_id for m in margins):
+                new_expiry = new_expiries.get(wallet_id)
+                writes.guards.append(guard_for(start, final, new_expiry, margins))
         plan.final = wallets
         return plan
 
@@ -186,6 +185,14 @@ def _guardable(commands: Sequence[Command]) -> bool:
     if len(keys) != len(set(keys)):
         return False
     return all(isinstance(command.movement, GUARDABLE) for command in commands)
+
+
+def _only_deposited(commands: Sequence[Command]) -> set[uuid.UUID]:
+    """Wallets the batch only deposits into: one this worker has not seen needs no read, the
+    rules decide on a new, empty wallet, and the guards hold whatever it turns out to hold."""
+    deposited = {c.movement.wallet_id for c in commands if isinstance(c.movement, Deposit)}
+    others = {w for c in commands if not isinstance(c.movement, Deposit) for w in c.wallets}
+    return deposited - others
 
 
 def _state(row: store.WalletRow) -> WalletState:
@@ -241,21 +248,41 @@ def _outcome(
 
 
 def guard_for(
-    start: WalletState, final: WalletState, new_expiry: datetime | None, margins: list[Margin]
+    start: WalletState | None,
+    final: WalletState,
+    new_expiry: datetime | None,
+    margins: list[Margin],
 ) -> store.Guard:
     """The wallet's change as deltas, with the bounds on the state it may land on: each margin
-    a decision had on `start` stays non-negative on any state within them."""
+    a decision had on `start` stays non-negative on any state within them. With no `start`
+    the rules decided on a new, empty wallet: that is the row to insert if none exists, and the
+    bounds hold whatever the wallet turns out to hold."""
+    opened = None
+    if start is None:
+        start = WalletState(final.id, final.currency, balance=0, held=0, next_expiry=None)
+        opened = store.WalletRow(
+            final.id, final.currency, final.balance, final.held, final.next_expiry
+        )
     own = [m for m in margins if m.wallet_id == start.id]
     available = [start.available - m.margin for m in own if m.quantity is Quantity.AVAILABLE]
     room = [start.balance + m.margin for m in own if m.quantity is Quantity.ROOM]
     return store.Guard(
         start.id,
+        start.currency,
         final.balance - start.balance,
         final.held - start.held,
         new_expiry,
         max(available, default=_LOWEST),
         min(room, default=_HIGHEST),
+        opened,
     )
+
+
+def _new_id(movement: rules.Movement) -> uuid.UUID:
+    """The id of the transfer or hold a movement creates; none is drawn for the others."""
+    if isinstance(movement, TransferFunds | PlaceHold):
+        return uuid.uuid4()
+    return _NO_ID
 
 
 def _numbered(outcome: Record, ordinal: int | None, numbers: list[int]) -> Record:

@@ -322,77 +322,74 @@ _STATES = """
     FROM wallets WHERE id = ANY($1::uuid[])
     """
 
-# The wallets are locked in id order first (the InitPlans make that happen before any write);
-# numbers are drawn after the locks, as in a locked batch. Any wallet outside its bounds (or
-# with a hold past its expiry) makes the statement end in batch_outside_its_guards(), so that
-# nothing of it lands; a wallet opened or a key claimed meanwhile ends it on a unique index.
+# Every wallet of the batch goes through one INSERT ... ON CONFLICT in id order, so the rows are
+# locked in the order every writer follows. A wallet that does not exist yet is inserted as the
+# rules left it (they decided on a new, empty wallet); one that exists takes the UPDATE path,
+# which applies the deltas while it lies within its bounds and its currency is the one decided
+# for. If one does not, the statement ends in batch_outside_its_guards() and nothing of it
+# lands. Numbers are drawn after the locks, as in a locked batch; a key answered meanwhile ends
+# the statement on its unique index.
 _GUARDED = """
-    WITH locked AS (
-        SELECT id FROM wallets WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
+    WITH batch AS (
+        SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[],
+                             $5::timestamptz[], $6::bigint[], $7::bigint[], $8::bigint[],
+                             $9::bigint[])
+             AS g(id, currency, balance, held, next_expiry, delta_balance, delta_held,
+                  available_at_least, balance_at_most)
     ), moved AS (
-        UPDATE wallets w
-        SET balance_minor = w.balance_minor + g.delta_balance,
-            held_minor = w.held_minor + g.delta_held,
-            holds_expire_at = LEAST(w.holds_expire_at, g.next_expiry),
-            updated_at = $7
-        FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::bigint[],
-                    $6::bigint[])
-             AS g(id, delta_balance, delta_held, next_expiry, available_at_least,
-                  balance_at_most)
-        WHERE w.id = g.id
-          AND (SELECT count(*) FROM locked) >= 0
-          AND w.balance_minor - w.held_minor >= g.available_at_least
-          AND w.balance_minor <= g.balance_at_most
-          AND (w.holds_expire_at IS NULL OR w.holds_expire_at > $7)
+        INSERT INTO wallets AS w (id, currency, balance_minor, held_minor, holds_expire_at,
+                                  created_at, updated_at)
+        SELECT id, currency, balance, held, next_expiry, $10, $10 FROM batch ORDER BY id
+        ON CONFLICT (id) DO UPDATE
+            SET balance_minor = w.balance_minor
+                    + (SELECT delta_balance FROM batch WHERE batch.id = w.id),
+                held_minor = w.held_minor + (SELECT delta_held FROM batch WHERE batch.id = w.id),
+                holds_expire_at = LEAST(w.holds_expire_at, EXCLUDED.holds_expire_at),
+                updated_at = $10
+            WHERE w.currency = EXCLUDED.currency
+              AND w.balance_minor - w.held_minor
+                  >= (SELECT available_at_least FROM batch WHERE batch.id = w.id)
+              AND w.balance_minor <= (SELECT balance_at_most FROM batch WHERE batch.id = w.id)
+              AND (w.holds_expire_at IS NULL OR w.holds_expire_at > $10)
         RETURNING w.id
-    ), opened AS (
-        INSERT INTO wallets (id, currency, balance_minor, held_minor, holds_expire_at,
-                             created_at, updated_at)
-        SELECT o.id, o.currency, o.balance, o.held, o.next_expiry, $7, $7
-        FROM unnest($8::uuid[], $9::text[], $10::bigint[], $11::bigint[], $12::timestamptz[])
-             AS o(id, currency, balance, held, next_expiry)
-        WHERE (SELECT count(*) FROM moved) >= 0
-        RETURNING id
     ), numbers AS (
         SELECT k.ord, nextval('operations_id_seq') AS n
-        FROM generate_series(1, $13::int) AS k(ord)
-        WHERE (SELECT count(*) FROM moved) + (SELECT count(*) FROM opened) >= 0
+        FROM generate_series(1, $11::int) AS k(ord)
+        WHERE (SELECT count(*) FROM moved) >= 0
         ORDER BY k.ord
     ), transferred AS (
         INSERT INTO transfers (id, from_wallet_id, to_wallet_id, amount_minor, created_at)
-        SELECT t.id, t.from_id, t.to_id, t.amount, $7
-        FROM unnest($14::uuid[], $15::uuid[], $16::uuid[], $17::bigint[])
+        SELECT t.id, t.from_id, t.to_id, t.amount, $10
+        FROM unnest($12::uuid[], $13::uuid[], $14::uuid[], $15::bigint[])
              AS t(id, from_id, to_id, amount)
-        WHERE (SELECT count(*) FROM opened) >= 0
-        RETURNING id
+        WHERE (SELECT count(*) FROM moved) >= 0
     ), placed AS (
         INSERT INTO holds (id, wallet_id, amount_minor, expires_at, created_at, updated_at,
                            placed_seq)
-        SELECT h.id, h.wallet_id, h.amount, h.expires_at, $7, $7, numbers.n
-        FROM unnest($18::uuid[], $19::uuid[], $20::bigint[], $21::timestamptz[], $22::int[])
+        SELECT h.id, h.wallet_id, h.amount, h.expires_at, $10, $10, numbers.n
+        FROM unnest($16::uuid[], $17::uuid[], $18::bigint[], $19::timestamptz[], $20::int[])
              AS h(id, wallet_id, amount, expires_at, ord)
         JOIN numbers ON numbers.ord = h.ord
     ), entries AS (
         INSERT INTO operations (id, wallet_id, operation_type, amount_minor, transfer_id,
                                 created_at)
         OVERRIDING SYSTEM VALUE
-        SELECT numbers.n, e.wallet_id, e.operation_type, e.amount, e.transfer_id, $7
-        FROM unnest($23::int[], $24::uuid[], $25::text[], $26::bigint[], $27::uuid[])
+        SELECT numbers.n, e.wallet_id, e.operation_type, e.amount, e.transfer_id, $10
+        FROM unnest($21::int[], $22::uuid[], $23::text[], $24::bigint[], $25::uuid[])
              AS e(ord, wallet_id, operation_type, amount, transfer_id)
         JOIN numbers ON numbers.ord = e.ord
-        WHERE (SELECT count(*) FROM transferred) >= 0
     ), answered AS (
         INSERT INTO idempotency_keys (caller, key, fingerprint, outcome, created_at, expires_at)
         SELECT a.caller, a.key, a.fingerprint,
                CASE WHEN a.ord IS NULL THEN a.outcome::jsonb
                     ELSE jsonb_set(a.outcome::jsonb, '{operation,id}', to_jsonb(numbers.n))
                END,
-               $7, $7 + $28::interval
-        FROM unnest($29::bigint[], $30::text[], $31::bytea[], $32::text[], $33::int[])
+               $10, $10 + $26::interval
+        FROM unnest($27::bigint[], $28::text[], $29::bytea[], $30::text[], $31::int[])
              AS a(caller, key, fingerprint, outcome, ord)
         LEFT JOIN numbers ON numbers.ord = a.ord
     )
-    SELECT CASE WHEN (SELECT count(*) FROM moved) = $34::int
+    SELECT CASE WHEN (SELECT count(*) FROM moved) = $32::int
                 THEN ARRAY(SELECT n FROM numbers ORDER BY ord)
                 ELSE batch_outside_its_guards()
            END AS numbers
@@ -407,14 +404,17 @@ class GuardsMissed(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Guard:
-    """A wallet's change as deltas, and the bounds within which it was decided."""
+    """A wallet's change as deltas, and the bounds within which it was decided; `opened` is
+    the row to insert when the wallet does not exist yet (the rules decided on a new one)."""
 
     wallet_id: uuid.UUID
+    currency: str
     delta_balance: int
     delta_held: int
-    next_expiry: datetime | None
+    next_expiry: datetime | None  # the earliest expiry of the holds the batch places
     available_at_least: int
     balance_at_most: int
+    opened: WalletRow | None = None
 
 
 @dataclass(slots=True)
@@ -422,7 +422,6 @@ class GuardedWrites:
     now: datetime
     numbers: int
     guards: list[Guard] = field(default_factory=list)
-    opened: list[WalletRow] = field(default_factory=list)
     transfers: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, int]] = field(default_factory=list)
     # (id, wallet, amount, expires at, number's ordinal)
     placed: list[tuple[uuid.UUID, uuid.UUID, int, datetime, int]] = field(default_factory=list)
@@ -443,39 +442,18 @@ async def write_guarded(
     connection: asyncpg.Connection, writes: GuardedWrites, ttl: timedelta
 ) -> list[int]:
     """The numbers drawn, by ordinal; raise GuardsMissed when nothing landed."""
-    guards = sorted(writes.guards, key=lambda guard: guard.wallet_id)
     try:
         return await connection.fetchval(
             _GUARDED,
-            *_columns(
-                [
-                    (
-                        g.wallet_id,
-                        g.delta_balance,
-                        g.delta_held,
-                        g.next_expiry,
-                        g.available_at_least,
-                        g.balance_at_most,
-                    )
-                    for g in guards
-                ],
-                6,
-            ),
+            *_columns([_guard_row(guard) for guard in writes.guards], 9),
             writes.now,
-            *_columns(
-                [
-                    (w.id, w.currency, w.balance_minor, w.held_minor, w.next_expiry)
-                    for w in writes.opened
-                ],
-                5,
-            ),
             writes.numbers,
             *_columns(writes.transfers, 4),
             *_columns(writes.placed, 5),
             *_columns(writes.entries, 5),
             ttl,
             *_columns(writes.answers, 5),
-            len(guards),
+            len(writes.guards),
         )
     except asyncpg.UniqueViolationError as error:
         raise GuardsMissed(error.constraint_name) from error
@@ -483,3 +461,26 @@ async def write_guarded(
         if error.sqlstate == OUTSIDE_ITS_GUARDS:
             raise GuardsMissed("outside its guards") from error
         raise
+
+
+def _guard_row(guard: Guard) -> tuple[object, ...]:
+    # A wallet that exists takes the UPDATE path: its proposed row only has to be valid.
+    balance, held = (
+        (0, 0)
+        if guard.opened is None
+        else (
+            guard.opened.balance_minor,
+            guard.opened.held_minor,
+        )
+    )
+    return (
+        guard.wallet_id,
+        guard.currency,
+        balance,
+        held,
+        guard.next_expiry,
+        guard.delta_balance,
+        guard.delta_held,
+        guard.available_at_least,
+        guard.balance_at_most,
+    )
