@@ -36,6 +36,10 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> None:
         "0.00",
         "0.001",
         '"0.001"',
+        # Longer than Decimal's 28-digit context: refused, never rounded to a cent.
+        "0.0100000000000000000000000000001",
+        '"0.00999999999999999999999999999999"',
+        "1e-999999999",
         "1000000000000.01",
         '"1000000000000.01"',
         "1e20",

@@ -85,6 +85,8 @@ def test_serialization_failures_and_deadlocks_are_conflicts_not_outages() -> Non
     assert conflict_reason(driver_error("23505")) is None
     assert conflict_reason(driver_error("57P01")) is None
     assert is_unavailable(driver_error("57P01"))
+    # What the driver raises when the server ends a session in the middle of an operation.
+    assert is_unavailable(asyncpg.InternalClientError("cannot switch to state 12"))
     assert not is_unavailable(driver_error("40001"))
 
 

@@ -37,10 +37,19 @@ def to_minor_units(amount: Decimal, digits: int = MINOR_UNIT_DIGITS) -> int:
         raise InvalidAmount("amount must be greater than 0")
     if amount > MAX_OPERATION_AMOUNT:
         raise InvalidAmount(f"amount must be at most {format_amount(MAX_OPERATION_AMOUNT, digits)}")
-    minor = amount.scaleb(digits)
-    if minor != minor.to_integral_value():
+    # In integers: Decimal arithmetic rounds to its context's 28 digits, and a longer amount
+    # (0.0100000000000000000000000000001) would be rounded to a whole cent, not refused.
+    _, coefficient_digits, exponent = amount.as_tuple()
+    assert isinstance(exponent, int), "a finite amount has an integer exponent"
+    coefficient = int("".join(map(str, coefficient_digits)))
+    shift = exponent + digits
+    if shift >= 0:
+        return coefficient * 10**shift
+    # More decimals than the currency has: only zeros may stand there. A coefficient with no
+    # more digits than the shift is below one minor unit (and keeps a huge exponent cheap).
+    if -shift >= len(coefficient_digits) or coefficient % 10**-shift:
         raise InvalidAmount(f"amount must have at most {digits} decimal places")
-    return int(minor)
+    return coefficient // 10**-shift
 
 
 def from_minor_units(minor: int, digits: int = MINOR_UNIT_DIGITS) -> Decimal:

@@ -34,7 +34,10 @@ def sqlstate(error: sa_exc.DBAPIError) -> str:
 
 
 def is_unavailable(error: BaseException) -> bool:
-    if isinstance(error, sa_exc.TimeoutError | OSError | asyncpg.InterfaceError):
+    # The driver raises InternalClientError, not a connection error, when the server ends a
+    # session in the middle of an operation (seen during a PostgreSQL restart under load).
+    lost = sa_exc.TimeoutError | OSError | asyncpg.InterfaceError | asyncpg.InternalClientError
+    if isinstance(error, lost):
         return True
     if isinstance(error, asyncpg.PostgresError):
         state = str(error.sqlstate or "")
