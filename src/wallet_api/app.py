@@ -153,6 +153,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.include_router(wallets.router)
     app.include_router(wallets.hot_router)
+    app.include_router(transfers.hot_router)
     app.include_router(transfers.router)
     app.include_router(holds.router)
     app.include_router(health.router)
