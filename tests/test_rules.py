@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 import pytest
 from hypothesis import event, given, settings
@@ -65,14 +65,9 @@ USD_LIMIT = amounts.max_balance_minor(2)
 
 
 def wallet(
-    currency: str = "USD",
-    *,
-    balance: int = 0,
-    held: int = 0,
-    next_expiry: datetime | None = None,
-    wallet_id: uuid.UUID | None = None,
+    currency: str = "USD", *, balance: int = 0, held: int = 0, next_expiry: datetime | None = None
 ) -> WalletState:
-    return WalletState(wallet_id or uuid.uuid4(), currency, balance, held, next_expiry)
+    return WalletState(uuid.uuid4(), currency, balance, held, next_expiry)
 
 
 def hold(
@@ -85,12 +80,12 @@ def hold(
     return HoldState(uuid.uuid4(), of.id, amount, status, None, expires_at, created_at=NOW)
 
 
-def books(*states: WalletState | HoldState, now: datetime = NOW) -> Books:
+def books(*states: WalletState | HoldState, default_currency: str = "USD") -> Books:
     return Books(
         wallets={s.id: s for s in states if isinstance(s, WalletState)},
         holds={s.id: s for s in states if isinstance(s, HoldState)},
-        now=now,
-        default_currency="USD",
+        now=NOW,
+        default_currency=default_currency,
     )
 
 
@@ -113,9 +108,18 @@ def signed(entry: Entry) -> int:
 
 def test_first_deposit_opens_the_wallet_in_the_default_currency() -> None:
     wallet_id = uuid.uuid4()
-    change = accepted(rules.decide(Deposit(wallet_id, Decimal("12.34")), books(), NEW_ID))
-    assert change.wallets == (WalletState(wallet_id, "USD", 1234, held=0, next_expiry=None),)
+    movement = Deposit(wallet_id, Decimal("1234"))
+    change = accepted(rules.decide(movement, books(default_currency="JPY"), NEW_ID))
+    assert change.wallets == (WalletState(wallet_id, "JPY", 1234, held=0, next_expiry=None),)
     assert change.entries == (Entry(wallet_id, OperationType.DEPOSIT, 1234),)
+
+
+def test_first_deposit_is_scaled_to_the_default_currency() -> None:
+    movement = Deposit(uuid.uuid4(), Decimal("12.345"))
+    in_euros = rules.decide(movement, books(default_currency="EUR"), NEW_ID)
+    in_dinars = rules.decide(movement, books(default_currency="KWD"), NEW_ID)
+    assert isinstance(in_euros, InvalidAmount)
+    assert accepted(in_dinars).entries[0].amount == 12_345
 
 
 def test_deposit_scales_the_amount_to_the_wallets_currency() -> None:
@@ -301,7 +305,7 @@ def test_void_releases_the_hold_without_an_entry() -> None:
     assert change.entries == ()
 
 
-def test_lapse_of_a_hold_past_its_expiry_releases_it_as_expired() -> None:
+def test_lapse_of_a_hold_at_its_expiry_releases_it_as_expired() -> None:
     funded = wallet(balance=1000, held=400, next_expiry=NOW)
     held = hold(funded, 400, expires_at=NOW)
     assert rules.lapse_due(funded, NOW)
@@ -318,10 +322,16 @@ def test_lapse_of_a_hold_not_yet_expired_is_hold_not_active() -> None:
     assert refusal.code == "hold_not_active"
 
 
+SETTLEMENTS: list[Callable[[uuid.UUID], Movement]] = [
+    lambda hold_id: CaptureHold(hold_id, None),
+    lambda hold_id: CaptureHold(hold_id, Decimal("1")),
+    VoidHold,
+    LapseHold,
+]
+
+
 @pytest.mark.parametrize(
-    "settle",
-    [lambda h: CaptureHold(h, None), lambda h: CaptureHold(h, Decimal("1")), VoidHold, LapseHold],
-    ids=["capture-all", "capture-part", "void", "lapse"],
+    "settle", SETTLEMENTS, ids=["capture-all", "capture-part", "void", "lapse"]
 )
 def test_settling_an_unknown_hold_is_hold_not_found(
     settle: Callable[[uuid.UUID], Movement],
@@ -335,9 +345,7 @@ def test_settling_an_unknown_hold_is_hold_not_found(
     "status", [HoldStatus.CAPTURED, HoldStatus.VOIDED, HoldStatus.EXPIRED], ids=str.lower
 )
 @pytest.mark.parametrize(
-    "settle",
-    [lambda h: CaptureHold(h, None), lambda h: CaptureHold(h, Decimal("1")), VoidHold, LapseHold],
-    ids=["capture-all", "capture-part", "void", "lapse"],
+    "settle", SETTLEMENTS, ids=["capture-all", "capture-part", "void", "lapse"]
 )
 def test_settling_a_hold_that_is_no_longer_active_is_hold_not_active(
     status: HoldStatus, settle: Callable[[uuid.UUID], Movement]
@@ -494,17 +502,33 @@ def money_or_edge() -> st.SearchStrategy[Decimal | str]:
     return st.one_of(money(), st.sampled_from(EDGES))
 
 
-@given(amount=money(), currency=st.sampled_from(CURRENCIES))
+def long_amount(units: int, decimals: str, zeros: int, last: int) -> Decimal:
+    """An amount as long as `amounts.coerce_decimal` lets through (40 decimals), longer than the
+    28 digits of Decimal's default context: a few decimals, a run of zeros, one more digit,
+    which a rounding scale would lose."""
+    return Decimal(f"{units}.{decimals}{'0' * zeros}{last}")
+
+
+LONG_AMOUNTS = st.builds(
+    long_amount,
+    st.integers(0, 10**12),
+    st.from_regex(r"[0-9]{0,3}", fullmatch=True),
+    st.integers(0, 36),
+    st.integers(0, 9),
+)
+
+
+@given(amount=money() | LONG_AMOUNTS, currency=st.sampled_from(CURRENCIES))
 def test_an_amount_is_valid_only_when_positive_exact_and_at_most_the_maximum(
     amount: Decimal, currency: str
 ) -> None:
     digits = minor_units(currency)
-    valid = (
-        amount.is_finite() and 0 < amount <= MAX_AMOUNT and amount % Decimal(1).scaleb(-digits) == 0
-    )
+    with localcontext(prec=200):  # exact for every amount drawn here
+        minor = amount.scaleb(digits)
+        valid = amount.is_finite() and 0 < amount <= MAX_AMOUNT and minor == int(minor)
     scaled = rules.scaled(amount, currency)
     if valid:
-        assert scaled == int(amount.scaleb(digits))
+        assert scaled == minor
     else:
         assert isinstance(scaled, InvalidAmount)
 
@@ -725,8 +749,8 @@ class BookKeeper(RuleBasedStateMachine):
             return amount
         for wallet_id in {payer_id, payee_id} & self.wallets.keys():
             self.lapse_due_holds(wallet_id)
-        books = self.locked(TransferFunds(payer_id, payee_id, Decimal(0)))
-        payer, payee = as_seen(payer_id, books), as_seen(payee_id, books)
+        everything = Books(self.wallets, self.holds, self.now, default_currency="USD")
+        payer, payee = as_seen(payer_id, everything), as_seen(payee_id, everything)
         minor = {
             "available": payer.available,
             "available + 1": payer.available + 1,
