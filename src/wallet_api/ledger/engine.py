@@ -182,7 +182,7 @@ class _Attempt:
         async with self._db.hot_transaction() as connection:
             numbers = 1 + len(commands) + sum(_most_entries(c.movement) for c in commands)
             locked = await store.lock(connection, wallet_ids, numbers, keys, self._ttl)
-            book = _Book(locked, self._default_currency)
+            book = _BatchState(locked, self._default_currency)
             unclaimed = [
                 (caller, key) for caller, key, _ in keys if (caller, key) not in locked.claimed
             ]
@@ -202,7 +202,7 @@ class _Attempt:
         return decided
 
 
-class _Book:
+class _BatchState:
     """The state of one batch's wallets and holds as the rules leave it, decision after
     decision, and the rows that record it."""
 
@@ -232,7 +232,7 @@ class _Book:
     def lapse_due(self) -> list[uuid.UUID]:
         return [w.id for w in self._wallets.values() if rules.lapse_due(w, self._now)]
 
-    def load_holds(self, rows: Iterable[store.HoldRow]) -> None:
+    def load_holds(self, rows: Iterable[store.BatchHold]) -> None:
         for row in rows:
             if row.wallet_id not in self._wallets:
                 continue  # a hold this batch could not have known of when it locked
@@ -373,11 +373,11 @@ class _Book:
         writes = self._writes
         for wallet_id in self._changed_wallets:
             w = self._wallets[wallet_id]
-            row = store.WalletRow(w.id, w.currency, w.balance, w.held, w.next_expiry)
+            row = store.BatchWallet(w.id, w.currency, w.balance, w.held, w.next_expiry)
             (writes.updated if wallet_id in self._existing_wallets else writes.opened).append(row)
         for hold_id, (placed, settled) in self._changed_holds.items():
             h = self._holds[hold_id]
-            row = store.HoldRow(
+            row = store.BatchHold(
                 h.id,
                 h.wallet_id,
                 h.amount,

@@ -195,7 +195,7 @@ def _only_deposited(commands: Sequence[Command]) -> set[uuid.UUID]:
     return deposited - others
 
 
-def _state(row: store.WalletRow) -> WalletState:
+def _state(row: store.BatchWallet) -> WalletState:
     return WalletState(row.id, row.currency, row.balance_minor, row.held_minor, row.next_expiry)
 
 
@@ -260,7 +260,7 @@ def guard_for(
     opened = None
     if start is None:
         start = WalletState(final.id, final.currency, balance=0, held=0, next_expiry=None)
-        opened = store.WalletRow(
+        opened = store.BatchWallet(
             final.id, final.currency, final.balance, final.held, final.next_expiry
         )
     own = [m for m in margins if m.wallet_id == start.id]

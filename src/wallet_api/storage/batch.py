@@ -19,7 +19,9 @@ from wallet_api.storage.errors import StorageConflict
 
 
 @dataclass(frozen=True, slots=True)
-class WalletRow:
+class BatchWallet:
+    """A wallet's row as a batch locks and writes it."""
+
     id: uuid.UUID
     currency: str
     balance_minor: int
@@ -28,7 +30,9 @@ class WalletRow:
 
 
 @dataclass(frozen=True, slots=True)
-class HoldRow:
+class BatchHold:
+    """A hold's row as a batch loads and writes it."""
+
     id: uuid.UUID
     wallet_id: uuid.UUID
     amount_minor: int
@@ -47,7 +51,7 @@ class Locked:
 
     now: datetime
     operation_ids: list[int]
-    wallets: list[WalletRow]
+    wallets: list[BatchWallet]
     claimed: set[tuple[int, str]]  # the keys now this transaction's
 
 
@@ -63,11 +67,11 @@ class StoredKey:
 class Writes:
     """Everything a batch writes, as rows in the order they were decided."""
 
-    opened: list[WalletRow] = field(default_factory=list)
-    updated: list[WalletRow] = field(default_factory=list)
+    opened: list[BatchWallet] = field(default_factory=list)
+    updated: list[BatchWallet] = field(default_factory=list)
     transfers: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, int]] = field(default_factory=list)
-    placed: list[HoldRow] = field(default_factory=list)
-    settled: list[HoldRow] = field(default_factory=list)
+    placed: list[BatchHold] = field(default_factory=list)
+    settled: list[BatchHold] = field(default_factory=list)
     # (id, wallet, type, amount, transfer id, hold id)
     entries: list[tuple[int, uuid.UUID, str, int, uuid.UUID | None, uuid.UUID | None]] = field(
         default_factory=list
@@ -218,7 +222,7 @@ async def lock(
         _LOCK, list(wallet_ids), operation_ids, callers, names, fingerprints, ttl
     )
     wallets = [
-        WalletRow(*columns)
+        BatchWallet(*columns)
         for columns in zip(
             row["wallet_ids"],
             row["currencies"],
@@ -236,10 +240,10 @@ async def holds(
     connection: asyncpg.Connection,
     hold_ids: Sequence[uuid.UUID],
     lapse_due: Sequence[uuid.UUID],
-) -> list[HoldRow]:
+) -> list[BatchHold]:
     """The holds `hold_ids`, and those past their expiry on the wallets `lapse_due`."""
     rows = await connection.fetch(_HOLDS, list(hold_ids), list(lapse_due))
-    return [HoldRow(*row) for row in rows]
+    return [BatchHold(*row) for row in rows]
 
 
 async def next_expiries(
@@ -414,7 +418,7 @@ class Guard:
     next_expiry: datetime | None  # the earliest expiry of the holds the batch places
     available_at_least: int
     balance_at_most: int
-    opened: WalletRow | None = None
+    opened: BatchWallet | None = None
 
 
 @dataclass(slots=True)
@@ -433,9 +437,9 @@ class GuardedWrites:
 
 async def states(
     connection: asyncpg.Connection, wallet_ids: Sequence[uuid.UUID]
-) -> list[WalletRow]:
+) -> list[BatchWallet]:
     rows = await connection.fetch(_STATES, list(wallet_ids))
-    return [WalletRow(*row) for row in rows]
+    return [BatchWallet(*row) for row in rows]
 
 
 async def write_guarded(
