@@ -30,7 +30,7 @@ from wallet_api.ledger.errors import (
     InvalidRequest,
     LedgerError,
 )
-from wallet_api.ledger.guarded import GuardedBatches
+from wallet_api.ledger.guarded import GuardedBatches, new_id_for, wallet_state
 from wallet_api.ledger.idempotency import fingerprint, restored, stored
 from wallet_api.ledger.queues import Batches
 from wallet_api.ledger.records import (
@@ -39,7 +39,8 @@ from wallet_api.ledger.records import (
     Record,
     Transfer,
     hold_record,
-    minor_to_decimal,
+    operation_record,
+    transfer_record,
 )
 from wallet_api.ledger.retry import retry_conflicts
 from wallet_api.ledger.rules import (
@@ -107,8 +108,7 @@ class Engine:
         committed. Without batching (WALLET_GROUP_COMMIT=false), in a transaction of its own at
         once, as if each request had a worker of its own."""
         if not self._batching:
-            (decided,) = await self._serve([command])
-            return decided
+            return await self._alone(command)
         return await self.batches.submit(command)
 
     async def lapse_due_holds(self, wallet_ids: Sequence[uuid.UUID]) -> int:
@@ -178,7 +178,8 @@ class _Attempt:
         commands = self._commands
         wallet_ids = sorted({w for c in commands for w in c.wallets}.union(self._sweep))
         hold_ids = [c.movement.hold_id for c in commands if _settles_a_hold(c.movement)]
-        keys = _first_of_each_key(commands)
+        requests = [fingerprint(c.movement) if c.key is not None else b"" for c in commands]
+        keys = _first_of_each_key(commands, requests)
         async with self._db.hot_transaction() as connection:
             numbers = 1 + len(commands) + sum(_most_entries(c.movement) for c in commands)
             locked = await store.lock(connection, wallet_ids, numbers, keys, self._ttl)
@@ -194,7 +195,10 @@ class _Attempt:
             if due:
                 book.set_next_expiries(await store.next_expiries(connection, due))
                 self.lapsed = book.lapse_holds()
-            decided = [book.answer(command) for command in commands]
+            decided = [
+                book.answer(command, request)
+                for command, request in zip(commands, requests, strict=True)
+            ]
             writes = book.writes()
             if writes:
                 await store.write(connection, writes)
@@ -211,12 +215,7 @@ class _BatchState:
         # Numbers in the order of decisions (see storage/batch.py): the first is the lapses'.
         self._numbers = iter(locked.operation_ids)
         self._lapse_number = next(self._numbers)
-        self._wallets: dict[uuid.UUID, WalletState] = {
-            row.id: WalletState(
-                row.id, row.currency, row.balance_minor, row.held_minor, row.next_expiry
-            )
-            for row in locked.wallets
-        }
+        self._wallets = {row.id: wallet_state(row) for row in locked.wallets}
         self._holds: dict[uuid.UUID, HoldState] = {}
         self._books = rules.Books(self._wallets, self._holds, self._now, default_currency)
         self._existing_wallets = set(self._wallets)
@@ -270,13 +269,13 @@ class _BatchState:
             if row.outcome is not None:
                 self._answers[(row.caller, row.key)] = (row.fingerprint, restored(row.outcome))
 
-    def answer(self, command: Command) -> Decided:
-        """The command's outcome: decided now, or the one its key holds already."""
+    def answer(self, command: Command, request: bytes) -> Decided:
+        """The command's outcome: decided now, or the one its key holds already; `request` is
+        the fingerprint of a keyed command."""
         number = next(self._numbers)
         if command.key is None:
             return Decided(self._decide(command.movement, number))
         key = (command.key.caller, command.key.key)
-        request = fingerprint(command.movement)
         if key in self._answers:
             first_request, outcome = self._answers[key]
             if first_request != request:
@@ -294,7 +293,7 @@ class _BatchState:
         return Decided(outcome)
 
     def _decide(self, movement: Movement, number: int) -> Record | LedgerError:
-        decision = rules.decide(movement, self._books, uuid.uuid4())
+        decision = rules.decide(movement, self._books, new_id_for(movement))
         if isinstance(decision, LedgerError):
             return decision
         operations = self._apply(decision, number)
@@ -325,18 +324,7 @@ class _BatchState:
                 )
             )
             currency = self._wallets[entry.wallet_id].currency
-            operations.append(
-                Operation(
-                    operation_id,
-                    entry.wallet_id,
-                    entry.operation_type,
-                    minor_to_decimal(entry.amount, currency),
-                    currency,
-                    self._now,
-                    entry.transfer_id,
-                    entry.hold_id,
-                )
-            )
+            operations.append(operation_record(entry, operation_id, currency, self._now))
         return operations
 
     def _record(self, movement: Movement, change: Change, operations: list[Operation]) -> Record:
@@ -345,24 +333,12 @@ class _BatchState:
             (operation,) = operations
             return operation
         if isinstance(movement, TransferFunds):
-            out, _ = operations
+            out = change.entries[0]
             assert out.transfer_id is not None
             self._writes.transfers.append(
-                (
-                    out.transfer_id,
-                    movement.from_wallet_id,
-                    movement.to_wallet_id,
-                    change.entries[0].amount,
-                )
+                (out.transfer_id, movement.from_wallet_id, movement.to_wallet_id, out.amount)
             )
-            return Transfer(
-                out.transfer_id,
-                movement.from_wallet_id,
-                movement.to_wallet_id,
-                out.amount,
-                out.currency,
-                self._now,
-            )
+            return transfer_record(movement, out, operations[0].currency, self._now)
         (hold,) = change.holds
         return hold_record(hold, self._wallets[hold.wallet_id].currency)
 
@@ -410,14 +386,16 @@ def _most_entries(movement: Movement) -> int:
     return 0
 
 
-def _first_of_each_key(commands: list[Command]) -> list[tuple[int, str, bytes]]:
+def _first_of_each_key(
+    commands: list[Command], requests: list[bytes]
+) -> list[tuple[int, str, bytes]]:
     """(caller, key, fingerprint) of the first command of each key: what the batch claims."""
     keys: dict[tuple[int, str], bytes] = {}
-    for command in commands:
+    for command, request in zip(commands, requests, strict=True):
         if command.key is not None:
             key = (command.key.caller, command.key.key)
             if key not in keys:
-                keys[key] = fingerprint(command.movement)
+                keys[key] = request
     return [(caller, key, request) for (caller, key), request in sorted(keys.items())]
 
 

@@ -31,9 +31,9 @@ from wallet_api.ledger.idempotency import fingerprint, stored
 from wallet_api.ledger.records import (
     Operation,
     Record,
-    Transfer,
     hold_record,
-    minor_to_decimal,
+    operation_record,
+    transfer_record,
 )
 from wallet_api.ledger.rules import (
     Change,
@@ -98,13 +98,12 @@ class GuardedBatches:
         if not _guardable(commands):
             return None
         wallet_ids = sorted({wallet for command in commands for wallet in command.wallets})
-        unseen = [
-            w for w in wallet_ids if w not in self._seen and w not in _only_deposited(commands)
-        ]
+        deposited_only = _only_deposited(commands)
+        unseen = [w for w in wallet_ids if w not in self._seen and w not in deposited_only]
         if unseen:
             async with self._db.hot() as connection:
                 for row in await store.states(connection, unseen):
-                    self._remember(_state(row))
+                    self._remember(wallet_state(row))
         plan = self._plan(commands, wallet_ids, datetime.now(UTC))
         if plan is None:
             return None
@@ -142,7 +141,7 @@ class GuardedBatches:
         plan = _Plan(writes, [])
         new_expiries: dict[uuid.UUID, datetime] = {}
         for command in commands:
-            decision = rules.decide(command.movement, books, _new_id(command.movement))
+            decision = rules.decide(command.movement, books, new_id_for(command.movement))
             if isinstance(decision, LedgerError):
                 return None
             writes.numbers += 1
@@ -195,7 +194,8 @@ def _only_deposited(commands: Sequence[Command]) -> set[uuid.UUID]:
     return deposited - others
 
 
-def _state(row: store.BatchWallet) -> WalletState:
+def wallet_state(row: store.BatchWallet) -> WalletState:
+    """A wallet's row as the rules see it."""
     return WalletState(row.id, row.currency, row.balance_minor, row.held_minor, row.next_expiry)
 
 
@@ -228,23 +228,14 @@ def _outcome(
         )
     first = change.entries[0]
     currency = wallets[first.wallet_id].currency
-    amount = minor_to_decimal(first.amount, currency)
     if isinstance(movement, TransferFunds):
         assert first.transfer_id is not None
         writes.transfers.append(
             (first.transfer_id, movement.from_wallet_id, movement.to_wallet_id, first.amount)
         )
-        transfer = Transfer(
-            first.transfer_id,
-            movement.from_wallet_id,
-            movement.to_wallet_id,
-            amount,
-            currency,
-            now,
-        )
-        return transfer, None
-    operation = Operation(0, first.wallet_id, first.operation_type, amount, currency, now)
-    return operation, ordinals[0]
+        return transfer_record(movement, first, currency, now), None
+    # The operation's id is drawn by the statement: 0 until then.
+    return operation_record(first, 0, currency, now), ordinals[0]
 
 
 def guard_for(
@@ -278,7 +269,7 @@ def guard_for(
     )
 
 
-def _new_id(movement: rules.Movement) -> uuid.UUID:
+def new_id_for(movement: rules.Movement) -> uuid.UUID:
     """The id of the transfer or hold a movement creates; none is drawn for the others."""
     if isinstance(movement, TransferFunds | PlaceHold):
         return uuid.uuid4()

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from wallet_api.ledger import amounts
 from wallet_api.ledger.currencies import minor_units
-from wallet_api.ledger.rules import HoldState, HoldStatus, OperationType
+from wallet_api.ledger.rules import Entry, HoldState, HoldStatus, OperationType, TransferFunds
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,4 +74,27 @@ def hold_record(hold: HoldState, currency: str) -> Hold:
         captured,
         hold.expires_at,
         hold.created_at,
+    )
+
+
+def operation_record(entry: Entry, operation_id: int, currency: str, now: datetime) -> Operation:
+    """The operation an entry of the rules becomes, written at `now` under `operation_id`."""
+    return Operation(
+        operation_id,
+        entry.wallet_id,
+        entry.operation_type,
+        minor_to_decimal(entry.amount, currency),
+        currency,
+        now,
+        entry.transfer_id,
+        entry.hold_id,
+    )
+
+
+def transfer_record(movement: TransferFunds, out: Entry, currency: str, now: datetime) -> Transfer:
+    """The transfer the rules accepted, from its TRANSFER_OUT entry."""
+    assert out.transfer_id is not None
+    amount = minor_to_decimal(out.amount, currency)
+    return Transfer(
+        out.transfer_id, movement.from_wallet_id, movement.to_wallet_id, amount, currency, now
     )
