@@ -60,8 +60,8 @@ def create_engine(settings: Settings, url: str, **options: Any) -> AsyncEngine:
 
 
 class Database:
-    """Two pools on one database: the driver's own for the single statements of the hot path,
-    SQLAlchemy's for everything else, lent out as autocommit connections or as transactions."""
+    """Two pools on one database: the driver's own for the engine's batches and the balance
+    read, SQLAlchemy's for everything else, lent out as autocommit connections."""
 
     def __init__(self, settings: Settings, url: str, **engine_options: Any) -> None:
         engine = create_engine(settings, url, **engine_options)
@@ -130,13 +130,6 @@ class Database:
                 yield connection
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A connection inside one transaction: committed on success, rolled back on any error."""
-        with unavailable_as_storage_error():
-            async with self._counted(self.engine.begin()) as connection:
-                yield connection
-
-    @contextlib.asynccontextmanager
     async def _counted(self, lending: AbstractAsyncContextManager[Lent]) -> AsyncIterator[Lent]:
         """Lend a connection, keeping the pool gauges: waiting until it is lent, then in use."""
         metrics.POOL_WAITING.inc()
@@ -168,10 +161,3 @@ async def _keep_session(_: asyncpg.Connection) -> None:
     """Hot connections never change their session (no SET, LISTEN or advisory lock), so the
     driver's reset query on every release is a round trip for nothing; an open transaction is
     still rolled back by the pool itself."""
-
-
-async def driver_connection(connection: AsyncConnection) -> asyncpg.Connection:
-    """The asyncpg connection under a SQLAlchemy one: the hot statements can then run inside
-    a transaction SQLAlchemy opened."""
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection
