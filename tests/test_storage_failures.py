@@ -24,6 +24,7 @@ from tests.support import (
 )
 from wallet_api.ledger import retry
 from wallet_api.ledger.commands import Decided
+from wallet_api.ledger.history import HistoryQuery
 from wallet_api.ledger.idempotency import ANONYMOUS, IdempotencyKey
 from wallet_api.ledger.ledger import Ledger
 from wallet_api.ledger.records import Transfer
@@ -224,7 +225,7 @@ async def test_connections_lost_to_a_database_restart_cost_at_most_one_503_then_
     # learns on first use, and that statement never reached the server: not a 500, a 503 the
     # client may retry, after which the whole pool connects afresh.
     with pytest.raises(StorageUnavailable):
-        await ledger.wallets.create(None, "USD")
+        await ledger.history.page(wallet_id, HistoryQuery(10, None, None, None, None))
     failures = 0
     for _ in range(4):
         try:

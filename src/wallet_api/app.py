@@ -15,7 +15,11 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from wallet_api import __version__
-from wallet_api.http import health, holds, monitoring, transfers, wallets
+from wallet_api.events.brokers import AmqpBroker, Broker, NatsBroker
+from wallet_api.events.feed import Feed
+from wallet_api.events.relay import Relay
+from wallet_api.events.webhooks import Deliveries, Webhooks
+from wallet_api.http import events, health, holds, monitoring, transfers, wallets, webhooks
 from wallet_api.http.access import REQUEST_ID_HEADER, RequestObserver
 from wallet_api.http.body_limit import BodySizeLimit
 from wallet_api.http.exact_json import ExactJSONResponse
@@ -105,6 +109,26 @@ def _access(settings: Settings, database: Database) -> Access:
     return Access(ApiKeys(database), required=required, limiter=limiter)
 
 
+def _brokers(settings: Settings) -> list[Broker]:
+    brokers: list[Broker] = []
+    if settings.events_nats_url:
+        brokers.append(NatsBroker(settings.events_nats_url))
+    if settings.events_amqp_url:
+        brokers.append(AmqpBroker(settings.events_amqp_url))
+    return brokers
+
+
+def _relay(settings: Settings, database: Database, feed: Feed) -> Relay:
+    deliveries = Deliveries(
+        database,
+        feed,
+        allow_private=settings.webhooks_allow_private,
+        retry_for=timedelta(hours=settings.webhook_retry_hours),
+        first_backoff_seconds=settings.webhook_backoff_seconds,
+    )
+    return Relay(database, feed, _brokers(settings), deliveries)
+
+
 def create_app(settings: Settings) -> FastAPI:
     if settings.database_url is None:
         raise ValueError("create_app needs settings.database_url; `wallet-api serve` provides it")
@@ -121,6 +145,10 @@ def create_app(settings: Settings) -> FastAPI:
         )
         app.state.ledger = ledger
         app.state.access = _access(settings, database)
+        feed = Feed(database)
+        feed.start()
+        app.state.feed = feed
+        app.state.webhooks = Webhooks(database, settings.webhooks_allow_private)
         chores = [
             asyncio.create_task(
                 _every(
@@ -130,6 +158,8 @@ def create_app(settings: Settings) -> FastAPI:
             ),
             asyncio.create_task(_every(settings.hold_sweep_interval_seconds, ledger.holds.sweep)),
         ]
+        if settings.events_relay:
+            chores.append(asyncio.create_task(_relay(settings, database, feed).run()))
         # Everything alive now lives as long as the worker: out of the collector's sight, the
         # full collections that scanned it (about 50 ms each, every second or so under load,
         # the benchmark's worst latencies) shrink to the objects requests leave behind.
@@ -139,6 +169,8 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             for chore in chores:
                 chore.cancel()
+            await asyncio.gather(*chores, return_exceptions=True)
+            await feed.stop()
             await database.dispose()
 
     app = FastAPI(
@@ -156,6 +188,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(transfers.hot_router)
     app.include_router(transfers.router)
     app.include_router(holds.router)
+    app.include_router(events.router)
+    app.include_router(webhooks.router)
     app.include_router(health.router)
 
     def openapi() -> dict[str, Any]:

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
+
 from wallet_api import server
 from wallet_api.bench import run as bench
 from wallet_api.bench.scenarios import NAMES as BENCH_SCENARIOS
@@ -83,6 +85,11 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument(
         "--scale-operations", type=int, default=defaults.scale_operations, help=argparse.SUPPRESS
     )
+    events = commands.add_parser("events", help="the events' delivery")
+    event_commands = events.add_subparsers(dest="events_command", required=True)
+    event_commands.add_parser(
+        "status", help="the last sequence given and the backlog of each destination"
+    )
     keys = commands.add_parser("keys", help="create, list or revoke API keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
     create = key_commands.add_parser("create", help="create a key and print it, once")
@@ -118,8 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     settings = Settings(**overrides)
     config = logging_config(settings.log_level)
-    if args.command == "keys":
-        # The keys commands talk to a person: the database's start and stop lines would bury them.
+    if args.command in ("keys", "events"):
+        # These commands talk to a person: the database's start and stop lines would bury them.
         config["root"]["level"] = "WARNING"
     logging.config.dictConfig(config)
     if args.command == "serve":
@@ -147,6 +154,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     elif args.command == "keys":
         return _keys(settings, args)
+    elif args.command == "events":
+        return _events_status(settings)
+    return 0
+
+
+def _events_status(settings: Settings) -> int:
+    try:
+        status = server.events_status(settings)
+    except asyncpg.UndefinedTableError:
+        print("wallet-api events: the database has no events table: run `wallet-api migrate`")
+        return 1
+    print(f"last sequence: {status.head}  committed, not yet numbered: {status.unsequenced}")
+    if not status.backlogs:
+        print(
+            "no destinations (set WALLET_EVENTS_NATS_URL or WALLET_EVENTS_AMQP_URL, or add a "
+            "webhook)"
+        )
+    for backlog in status.backlogs:
+        print(
+            f"{backlog.destination:<45} {backlog.status:<8} delivered up to "
+            f"{backlog.delivered:>12}  backlog {backlog.behind:>10}"
+        )
     return 0
 
 

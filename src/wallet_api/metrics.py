@@ -76,6 +76,51 @@ POOL_WAITING = Gauge(
     multiprocess_mode="livesum",
 )
 
+EVENTS_BACKLOG = Gauge(
+    "wallet_events_backlog",
+    "Events numbered but not yet delivered, by destination (nats, amqp, webhook:<id>), as the "
+    "worker that delivers them sees it.",
+    ["destination"],
+    multiprocess_mode="livemax",
+)
+EVENTS_PUBLISHED = Counter(
+    "wallet_events_published",
+    "Events a destination confirmed (a broker's ack, a webhook's 2xx), by destination.",
+    ["destination"],
+)
+EVENTS_PUBLISH_LAG = Histogram(
+    "wallet_events_publish_lag_seconds",
+    "Time from an event's commit to its broker's confirmation, by destination.",
+    ["destination"],
+    buckets=(
+        0.002,
+        0.005,
+        0.01,
+        0.02,
+        0.03,
+        0.05,
+        0.075,
+        0.1,
+        0.15,
+        0.2,
+        0.3,
+        0.5,
+        0.75,
+        1.0,
+        2.0,
+        5.0,
+        10.0,
+        30.0,
+        60.0,
+    ),
+)
+WEBHOOK_DELIVERIES = Counter(
+    "wallet_webhook_deliveries",
+    "Webhook delivery attempts, by outcome: delivered, failed (retried later) or abandoned "
+    "(the endpoint marked failing).",
+    ["outcome"],
+)
+
 _LIVE_GAUGE_FILE = re.compile(r"^gauge_live\w+?_(\d+)\.db$")
 
 

@@ -15,6 +15,8 @@ from typing import TypeVar
 
 import uvicorn
 
+from wallet_api.events import backlog
+from wallet_api.events.backlog import EventsStatus
 from wallet_api.ledger.api_keys import (
     ApiKey,
     ApiKeys,
@@ -184,6 +186,20 @@ async def _verify(settings: Settings, url: str) -> bool:
         f"checked, {len(report.problems)} problems found: {verdict}"
     )
     return report.books_balance
+
+
+def events_status(settings: Settings) -> EventsStatus:
+    """The sequencer's head and each destination's backlog; the schema must be migrated."""
+    with running_database(settings.database_url, settings.data_dir) as url:
+        return asyncio.run(_events_status(settings, url))
+
+
+async def _events_status(settings: Settings, url: str) -> EventsStatus:
+    database = Database(settings, url)
+    try:
+        return await backlog.events_status(database)
+    finally:
+        await database.dispose()
 
 
 def create_key(

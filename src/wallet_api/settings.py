@@ -92,6 +92,40 @@ class Settings(BaseSettings):
     )
     rate_limit_burst: int = Field(default=200, ge=1, description="Requests a key may send at once.")
 
+    events_nats_url: str | None = Field(
+        default=None,
+        description="nats://host:4222: publish every event to NATS JetStream (stream "
+        "WALLET_EVENTS, subjects wallet.events.<type>).",
+    )
+    events_amqp_url: str | None = Field(
+        default=None,
+        description="amqp://user:pass@host:5672/: publish every event to RabbitMQ (topic "
+        "exchange wallet.events, routing key = type).",
+    )
+    events_relay: bool = Field(
+        default=True,
+        description="Number committed events and deliver them (one worker of all replicas at "
+        "a time does). Off: the feed stops advancing in this instance.",
+    )
+    webhooks_allow_private: bool = Field(
+        default=False,
+        description="Accept webhook URLs that resolve to loopback, link-local or private "
+        "addresses (for tests and closed networks).",
+    )
+    webhook_retry_hours: float = Field(
+        default=24.0, gt=0, description="How long a failing delivery is retried."
+    )
+    webhook_backoff_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="The first retry's delay; each next one doubles (up to an hour), jittered.",
+    )
+
+    @field_validator("events_nats_url", "events_amqp_url", mode="before")
+    @classmethod
+    def _empty_url_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator("bootstrap_api_key", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

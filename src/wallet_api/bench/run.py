@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -68,6 +69,9 @@ class Bench:
     small_database: BenchDatabase | None  # --scale mode: the small ledger, measured alongside
     service_settings: Settings
     work: Path
+    # The scenarios that publish their events run on a database (and a service) of their own:
+    # on a shared one, the other service's relay could lead, and it publishes nowhere.
+    publishing_database: BenchDatabase | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,15 +101,17 @@ def run(settings: Settings, options: Options) -> int:
     tools = _find_tools(embedded=settings.database_url is None)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    publishing = any(s.publishes_to for s in _chosen(options, list(scenarios.STANDARD)))
 
     with (
         tempfile.TemporaryDirectory(prefix="wallet-bench-run-") as directory,
         bench_server(settings.database_url) as server,
         server.scratch() as database,
         server.scratch() if options.scale else contextlib.nullcontext() as small_database,
+        server.scratch() if publishing else contextlib.nullcontext() as publishing_database,
     ):
         where = {"where": database.description}
-        for scratch in (database, small_database):
+        for scratch in (database, small_database, publishing_database):
             if scratch is not None:
                 print(f"wallet-api bench: {scratch.description}", flush=True)
                 migrations.upgrade(scratch.url)
@@ -114,7 +120,15 @@ def run(settings: Settings, options: Options) -> int:
         service_settings = settings.model_copy(
             update={"host": "127.0.0.1", "port": service.free_port(), "log_level": "warning"}
         )
-        bench = Bench(options, tools, database, small_database, service_settings, Path(directory))
+        bench = Bench(
+            options,
+            tools,
+            database,
+            small_database,
+            service_settings,
+            Path(directory),
+            publishing_database,
+        )
         bench_run = Run(
             mode="scale" if options.scale else "standard",
             started_at=_now(),
@@ -154,8 +168,20 @@ def _run_scenarios(bench: Bench, selected: list[Scenario], bench_run: Run) -> No
         if bench.small_database is not None:
             small = _serve(stack, bench, bench.small_database, SMALL_LEDGER, bench_run.small_ledger)
         paths = big.served.paths()
+        publishing: Side | None = None
         for scenario in selected:
-            _run_scenario(bench, scenario, turns(scenario, big, small, bench.options), paths)
+            if scenario.publishes_to is None:
+                _run_scenario(bench, scenario, turns(scenario, big, small, bench.options), paths)
+                continue
+            if not _broker_listening(scenario.publishes_to):
+                result = ScenarioResult(scenario.name, scenario.summary, scenario.tool, 0)
+                result.note = f"skipped: no {scenario.publishes_to} broker on this machine"
+                bench_run.scenarios.append(result)
+                continue
+            if publishing is None:
+                publishing = _serve_publishing(stack, bench, bench_run.scenarios)
+            _run_scenario(bench, scenario, [publishing], paths)
+            _note_publishing(publishing, scenario.publishes_to)
 
 
 def _serve(
@@ -174,6 +200,44 @@ def _serve(
         log = bench.work / "service-small-ledger.log"
     served = stack.enter_context(service.running(settings, database.url, log))
     return Side(label, database, served, results)
+
+
+BROKER_URLS = {"nats": "nats://127.0.0.1:4222"}
+_BROKER_SETTINGS = {"nats": "WALLET_EVENTS_NATS_URL"}
+
+
+def _broker_listening(broker: str) -> bool:
+    return service.listening(BROKER_URLS[broker])
+
+
+def _serve_publishing(
+    stack: contextlib.ExitStack, bench: Bench, results: list[ScenarioResult]
+) -> Side:
+    """The service on the publishing scenarios' database, publishing to every broker they use."""
+    database = bench.publishing_database
+    assert database is not None
+    settings = bench.service_settings.model_copy(update={"port": service.free_port()})
+    log = bench.work / "service-publishing.log"
+    brokers = {_BROKER_SETTINGS[name]: url for name, url in BROKER_URLS.items()}
+    served = stack.enter_context(service.running(settings, database.url, log, **brokers))
+    return Side("", database, served, results)
+
+
+def _note_publishing(side: Side, broker: str) -> None:
+    """What the publisher did during the scenario, once it caught up (at most 30 s)."""
+    result = side.results[-1]
+    done = service.publishing(side.served.base_url, broker)
+    for _ in range(300):
+        if done.backlog == 0:
+            break
+        time.sleep(0.1)
+        done = service.publishing(side.served.base_url, broker)
+    lag = "n/a" if done.p99_lag_ms is None else f"{done.p99_lag_ms:.0f} ms"
+    result.note = (
+        f"{done.published:,} events confirmed by {broker}; p99 from commit to confirmation "
+        f"{lag}; backlog {done.backlog} after the run"
+    )
+    print(f"wallet-api bench: {result.name}: {result.note}", flush=True)
 
 
 def turns(scenario: Scenario, big: T, small: T | None, options: Options) -> list[T]:
@@ -228,7 +292,10 @@ async def _prepare(bench: Bench, bench_run: Run) -> list[Scenario]:
         await _create_wallets(bench.small_database, _chosen(bench.options, selected))
         selected += await _fill_scale_ledger(bench, bench_run)
     selected = _chosen(bench.options, selected)
-    await _create_wallets(bench.database, selected)
+    await _create_wallets(bench.database, [s for s in selected if s.publishes_to is None])
+    if bench.publishing_database is not None:
+        publishing = [s for s in selected if s.publishes_to is not None]
+        await _create_wallets(bench.publishing_database, publishing)
     return selected
 
 

@@ -39,6 +39,8 @@ class Scenario:
     wallets: tuple[WalletSet, ...] = ()
     connections: int | None = None  # None: the run's --connections
     requires_path: str | None = None  # skipped, with a note, when the API lacks this route
+    # Run on a database of its own, by a service that publishes every event to this broker.
+    publishes_to: str | None = None
 
 
 # Each wrk thread has its own Lua state: setup() runs once per thread in the main state and
@@ -186,13 +188,17 @@ end
     )
 
 
-def _hot(name: str, connections: int | None) -> Scenario:
+def _hot(name: str, connections: int | None, publishes_to: str | None = None) -> Scenario:
     path = OPERATION_PATH.format(wallet_id=HOT_WALLET.id())
     summary = "deposits of 0.01 into one wallet"
     if connections is not None:
         summary += f", {connections} connection{'s' if connections > 1 else ''}"
+    if publishes_to is not None:
+        summary += f", every event published to {publishes_to.upper()} (confirmed)"
     script = _static("POST", path, DEPOSIT)
-    return Scenario(name, summary, "wrk", script, (HOT_WALLET,), connections)
+    return Scenario(
+        name, summary, "wrk", script, (HOT_WALLET,), connections, publishes_to=publishes_to
+    )
 
 
 STANDARD: tuple[Scenario, ...] = (
@@ -217,6 +223,7 @@ STANDARD: tuple[Scenario, ...] = (
         (READ_WALLET,),
     ),
     _hot("hot", None),
+    _hot("hot-events", None, publishes_to="nats"),
     Scenario(
         "hot-keyed",
         "deposits of 0.01 into one wallet, each with an Idempotency-Key of its own",

@@ -9,10 +9,13 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from wallet_api.bench.results import Audit
 from wallet_api.settings import Settings, child_environment
@@ -43,13 +46,21 @@ class Service:
             return set(json.load(response)["paths"])
 
 
+def listening(url: str) -> bool:
+    """Something accepts connections at the URL's host and port."""
+    parts = urllib.parse.urlsplit(url)
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex((parts.hostname or "127.0.0.1", parts.port or 0)) == 0
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def environment(settings: Settings, database_url: str) -> dict[str, str]:
+def environment(settings: Settings, database_url: str, **extra: str) -> dict[str, str]:
     """What the child reads its settings from: ours, with the bench's own choices on top.
 
     Authentication is disabled explicitly: the service listens on loopback only, for wrk."""
@@ -60,16 +71,18 @@ def environment(settings: Settings, database_url: str) -> dict[str, str]:
         WALLET_WORKERS=str(settings.workers),
         WALLET_LOG_LEVEL=settings.log_level,
         WALLET_AUTH="disabled",
+        **extra,
     )
 
 
 @contextlib.contextmanager
-def running(settings: Settings, database_url: str, log: Path) -> Iterator[Service]:
-    """The service on `database_url` (already migrated), ready; stopped with SIGTERM afterwards."""
+def running(settings: Settings, database_url: str, log: Path, **extra: str) -> Iterator[Service]:
+    """The service on `database_url` (already migrated), ready; stopped with SIGTERM afterwards.
+    `extra`: more of its environment (WALLET_EVENTS_NATS_URL=...)."""
     command = [sys.executable, "-m", "wallet_api", "serve", "--no-migrate"]
     with log.open("wb") as output:
         process = subprocess.Popen(
-            command, env=environment(settings, database_url), stdout=output, stderr=output
+            command, env=environment(settings, database_url, **extra), stdout=output, stderr=output
         )
         service = Service(f"http://{settings.host}:{settings.port}", process, log)
         try:
@@ -114,3 +127,46 @@ def _wait_until_ready(service: Service) -> None:
                     return
         time.sleep(0.2)
     raise ServiceFailed(f"the service did not become ready:\n{service.log_tail()}")
+
+
+@dataclass(frozen=True, slots=True)
+class Publishing:
+    """What the service's publisher to one broker did, from its metrics."""
+
+    published: int
+    backlog: int
+    p99_lag_ms: float | None  # from commit to the broker's confirmation
+
+
+def publishing(base_url: str, broker: str) -> Publishing:
+    with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as response:  # noqa: S310
+        text = response.read().decode()
+    buckets: list[tuple[float, float]] = []
+    published = backlog = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.labels.get("destination") != broker:
+                continue
+            if sample.name == "wallet_events_publish_lag_seconds_bucket":
+                buckets.append((float(sample.labels["le"]), sample.value))
+            elif sample.name == "wallet_events_published_total":
+                published = sample.value
+            elif sample.name == "wallet_events_backlog":
+                backlog = sample.value
+    return Publishing(int(published), int(backlog), _quantile(0.99, sorted(buckets)))
+
+
+def _quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
+    """Prometheus's histogram_quantile: linear within the bucket the rank falls in, in ms."""
+    if not buckets or buckets[-1][1] == 0:
+        return None
+    rank = q * buckets[-1][1]
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if bound == float("inf"):
+                return lower_bound * 1000
+            share = (rank - lower_count) / (count - lower_count) if count > lower_count else 1
+            return (lower_bound + (bound - lower_bound) * share) * 1000
+        lower_bound, lower_count = bound, count
+    return None

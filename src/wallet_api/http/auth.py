@@ -71,3 +71,5 @@ async def admit(request: Request, key: str | None, scope: Scope) -> None:
 
 ReadAccess = Depends(require_scope(Scope.WALLETS_READ))
 WriteAccess = Depends(require_scope(Scope.WALLETS_WRITE))
+EventsAccess = Depends(require_scope(Scope.EVENTS_READ))
+AdminAccess = Depends(require_scope(Scope.ADMIN))

@@ -11,6 +11,8 @@ from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
+from wallet_api.events.feed import Feed
+from wallet_api.events.webhooks import Webhooks
 from wallet_api.ledger.idempotency import IDEMPOTENCY_KEY_PATTERN
 from wallet_api.ledger.ledger import Ledger
 
@@ -25,6 +27,18 @@ async def _ledger(request: Request) -> Ledger:
 
 
 LedgerDep = Annotated[Ledger, Depends(_ledger)]
+
+
+async def _feed(request: Request) -> Feed:
+    return request.app.state.feed
+
+
+async def _webhooks(request: Request) -> Webhooks:
+    return request.app.state.webhooks
+
+
+FeedDep = Annotated[Feed, Depends(_feed)]
+WebhooksDep = Annotated[Webhooks, Depends(_webhooks)]
 
 IDEMPOTENCY_KEY_DESCRIPTION = (
     "1 to 255 visible ASCII characters. A retry with the same key and the same request "

@@ -27,6 +27,9 @@ STATUS_OF_CODE: dict[str, int] = {
     "unauthorized": 401,
     "forbidden": 403,
     "rate_limited": 429,
+    "webhook_not_found": 404,
+    "webhook_url_not_allowed": 422,
+    "webhook_limit_reached": 409,
 }
 
 

@@ -17,11 +17,10 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from wallet_api.ledger import amounts
+from wallet_api.ledger import amounts, records
 from wallet_api.ledger.currencies import MINOR_UNITS
 from wallet_api.ledger.history import OperationsPage
 from wallet_api.ledger.holds import DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS
-from wallet_api.ledger.records import Hold, Operation, Transfer, Wallet
 from wallet_api.ledger.rules import HoldStatus, OperationType
 
 AmountIn = Annotated[
@@ -152,50 +151,11 @@ class OperationsPageResponse(BaseModel):
     next_cursor: str | None
 
 
-def wallet_body(wallet: Wallet) -> dict[str, Any]:
-    return {
-        "id": wallet.id,
-        "currency": wallet.currency,
-        "balance": wallet.balance,
-        "available_balance": wallet.available_balance,
-        "created_at": wallet.created_at,
-        "updated_at": wallet.updated_at,
-    }
-
-
-def operation_body(operation: Operation) -> dict[str, Any]:
-    return {
-        "id": operation.id,
-        "wallet_id": operation.wallet_id,
-        "operation_type": operation.operation_type.value,
-        "amount": operation.amount,
-        "created_at": operation.created_at,
-        "transfer_id": operation.transfer_id,
-        "hold_id": operation.hold_id,
-    }
+wallet_body = records.wallet_document
+operation_body = records.operation_document
+transfer_body = records.transfer_document
+hold_body = records.hold_document
 
 
 def operations_page_body(page: OperationsPage) -> dict[str, Any]:
     return {"items": [operation_body(op) for op in page.items], "next_cursor": page.next_cursor}
-
-
-def transfer_body(transfer: Transfer) -> dict[str, Any]:
-    return {
-        "id": transfer.id,
-        "from_wallet_id": transfer.from_wallet_id,
-        "to_wallet_id": transfer.to_wallet_id,
-        "amount": transfer.amount,
-        "created_at": transfer.created_at,
-    }
-
-
-def hold_body(hold: Hold) -> dict[str, Any]:
-    return {
-        "id": hold.id,
-        "wallet_id": hold.wallet_id,
-        "amount": hold.amount,
-        "status": hold.status.value,
-        "captured_amount": hold.captured_amount,
-        "expires_at": hold.expires_at,
-        "created_at": hold.created_at,
-    }

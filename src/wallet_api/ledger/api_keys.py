@@ -26,6 +26,7 @@ MAX_NAME_LENGTH = 100
 class Scope(enum.StrEnum):
     WALLETS_READ = "wallets:read"
     WALLETS_WRITE = "wallets:write"
+    EVENTS_READ = "events:read"
     ADMIN = "admin"  # every other scope too
 
 

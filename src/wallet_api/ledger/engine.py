@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from wallet_api import metrics
+from wallet_api.events.outbox import Outbox, empty_wallet
 from wallet_api.ledger import rules
 from wallet_api.ledger.commands import Command, Decided
 from wallet_api.ledger.currencies import minor_units
@@ -227,6 +228,7 @@ class _BatchState:
         self._answers: dict[tuple[int, str], tuple[bytes, Record | LedgerError]] = {}
         self._to_store: dict[tuple[int, str], Record | LedgerError | None] = {}
         self._writes = store.Writes()
+        self._outbox = Outbox()
 
     def lapse_due(self) -> list[uuid.UUID]:
         return [w.id for w in self._wallets.values() if rules.lapse_due(w, self._now)]
@@ -261,6 +263,9 @@ class _BatchState:
             change = rules.decide(LapseHold(hold_id), self._books, hold_id)
             assert isinstance(change, Change), "a hold past its expiry always lapses"
             self._apply(change, self._lapse_number)
+            (hold,) = change.holds
+            record = hold_record(hold, self._wallets[hold.wallet_id].currency)
+            self._outbox.add(self._lapse_number, record, self._now)
         return len(lapsed)
 
     def know_answers(self, answered: list[store.StoredKey]) -> None:
@@ -297,10 +302,15 @@ class _BatchState:
         if isinstance(decision, LedgerError):
             return decision
         operations = self._apply(decision, number)
-        return self._record(movement, decision, operations)
+        record = self._record(movement, decision, operations)
+        self._outbox.add(number, record, self._now)
+        return record
 
     def _apply(self, change: Change, number: int) -> list[Operation]:
         for wallet in change.wallets:
+            if wallet.id not in self._wallets:
+                opened = empty_wallet(wallet.id, wallet.currency, self._now)
+                self._outbox.add(number, opened, self._now)
             self._wallets[wallet.id] = wallet
             self._changed_wallets.add(wallet.id)
         for hold in change.holds:
@@ -347,6 +357,7 @@ class _BatchState:
 
     def writes(self) -> store.Writes:
         writes = self._writes
+        writes.events = self._outbox.rows
         for wallet_id in self._changed_wallets:
             w = self._wallets[wallet_id]
             row = store.BatchWallet(w.id, w.currency, w.balance, w.held, w.next_expiry)

@@ -150,3 +150,21 @@ class RateLimited(LedgerError):
             f"Too many requests with this API key; retry in {retry_after_seconds} seconds."
         )
         self.retry_after_seconds = retry_after_seconds
+
+
+class WebhookNotFound(LedgerError):
+    code = "webhook_not_found"
+
+    def __init__(self, endpoint_id: object) -> None:
+        super().__init__(f"Webhook endpoint {endpoint_id} does not exist.")
+
+
+class WebhookUrlNotAllowed(InvalidRequest):
+    code = "webhook_url_not_allowed"
+
+
+class WebhookLimitReached(LedgerError):
+    code = "webhook_limit_reached"
+
+    def __init__(self, most: int) -> None:
+        super().__init__(f"At most {most} webhook endpoints; delete one first.")

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from wallet_api import metrics
+from wallet_api.events.outbox import Outbox, empty_wallet
 from wallet_api.ledger import rules
 from wallet_api.ledger.commands import Command
 from wallet_api.ledger.errors import LedgerError
@@ -140,6 +141,8 @@ class GuardedBatches:
         writes = GuardedWrites(now=now, numbers=0)
         plan = _Plan(writes, [])
         new_expiries: dict[uuid.UUID, datetime] = {}
+        # Events are recorded under the ordinal of their decision's number, still to be drawn.
+        outbox = Outbox()
         for command in commands:
             decision = rules.decide(command.movement, books, new_id_for(command.movement))
             if isinstance(decision, LedgerError):
@@ -147,8 +150,13 @@ class GuardedBatches:
             writes.numbers += 1
             number = writes.numbers
             for wallet in decision.wallets:
+                if wallet.id not in wallets:
+                    # Told only if the statement does insert it (it may exist unseen).
+                    opened = empty_wallet(wallet.id, wallet.currency, now)
+                    writes.events.append((outbox.add(number, opened, now), None))
                 wallets[wallet.id] = wallet
             outcome, ordinal = _outcome(command.movement, decision, wallets, writes, number, now)
+            writes.events.append((outbox.add(number, outcome, now), ordinal))
             for hold in decision.holds:
                 expiry = new_expiries.get(hold.wallet_id, hold.expires_at)
                 new_expiries[hold.wallet_id] = min(expiry, hold.expires_at)

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from wallet_api.ledger import amounts
 from wallet_api.ledger.currencies import minor_units
@@ -98,3 +99,51 @@ def transfer_record(movement: TransferFunds, out: Entry, currency: str, now: dat
     return Transfer(
         out.transfer_id, movement.from_wallet_id, movement.to_wallet_id, amount, currency, now
     )
+
+
+# What the API answers for each record, and what an event carries as its `data`: one shape.
+
+
+def wallet_document(wallet: Wallet) -> dict[str, Any]:
+    return {
+        "id": wallet.id,
+        "currency": wallet.currency,
+        "balance": wallet.balance,
+        "available_balance": wallet.available_balance,
+        "created_at": wallet.created_at,
+        "updated_at": wallet.updated_at,
+    }
+
+
+def operation_document(operation: Operation) -> dict[str, Any]:
+    return {
+        "id": operation.id,
+        "wallet_id": operation.wallet_id,
+        "operation_type": operation.operation_type.value,
+        "amount": operation.amount,
+        "created_at": operation.created_at,
+        "transfer_id": operation.transfer_id,
+        "hold_id": operation.hold_id,
+    }
+
+
+def transfer_document(transfer: Transfer) -> dict[str, Any]:
+    return {
+        "id": transfer.id,
+        "from_wallet_id": transfer.from_wallet_id,
+        "to_wallet_id": transfer.to_wallet_id,
+        "amount": transfer.amount,
+        "created_at": transfer.created_at,
+    }
+
+
+def hold_document(hold: Hold) -> dict[str, Any]:
+    return {
+        "id": hold.id,
+        "wallet_id": hold.wallet_id,
+        "amount": hold.amount,
+        "status": hold.status.value,
+        "captured_amount": hold.captured_amount,
+        "expires_at": hold.expires_at,
+        "created_at": hold.created_at,
+    }

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Hashable
 from decimal import Decimal
 
+from wallet_api.events.outbox import Outbox
 from wallet_api.ledger import amounts
 from wallet_api.ledger.commands import Command, Decided
 from wallet_api.ledger.currencies import minor_units
@@ -15,6 +16,7 @@ from wallet_api.ledger.idempotency import IdempotencyKey
 from wallet_api.ledger.queues import SharedReads
 from wallet_api.ledger.records import Wallet
 from wallet_api.ledger.rules import Deposit, OperationType, Withdrawal
+from wallet_api.storage import events as event_store
 from wallet_api.storage import wallets as store
 from wallet_api.storage.database import Database
 
@@ -34,11 +36,16 @@ class Wallets:
         currency = currency or self._default_currency
         minor_units(currency)
         wallet_id = wallet_id or uuid.uuid4()
-        async with self._db.connect() as connection:
-            row = await store.create_wallet(connection, wallet_id, currency)
-        if row is None:
-            raise WalletExists(wallet_id)
-        return wallet_from_row(row)
+        async with self._db.hot_transaction() as connection:
+            created = await store.create_wallet(connection, wallet_id, currency)
+            if created is None:
+                raise WalletExists(wallet_id)
+            row, number = created
+            wallet = wallet_from_row(row)
+            outbox = Outbox()
+            outbox.add(number, wallet, wallet.created_at)
+            await event_store.insert(connection, outbox.rows)
+        return wallet
 
     async def move(
         self,

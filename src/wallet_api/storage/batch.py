@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from wallet_api.events.outbox import EventRow
 from wallet_api.storage.errors import StorageConflict
 
 
@@ -78,6 +79,7 @@ class Writes:
     )
     answers: list[tuple[int, str, str]] = field(default_factory=list)  # caller, key, outcome
     released: list[tuple[int, str]] = field(default_factory=list)  # caller, key
+    events: list[EventRow] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return any(
@@ -89,6 +91,7 @@ class Writes:
                 self.entries,
                 self.answers,
                 self.released,
+                self.events,
             )
         )
 
@@ -204,6 +207,14 @@ _WRITE = """
         DELETE FROM idempotency_keys k
         USING unnest($35::bigint[], $36::text[]) AS r(caller, key)
         WHERE k.caller = r.caller AND k.key = r.key
+    ), told AS (
+        INSERT INTO events (recorded, position, id, type, wallet_id, other_wallet_id, data,
+                            created_at)
+        SELECT e.recorded, e.position, e.id, e.type, e.wallet_id, e.other_wallet_id,
+               e.data::json, e.created_at
+        FROM unnest($37::bigint[], $38::smallint[], $39::uuid[], $40::text[], $41::uuid[],
+                    $42::uuid[], $43::text[], $44::timestamptz[])
+             AS e(recorded, position, id, type, wallet_id, other_wallet_id, data, created_at)
     )
     SELECT 1
     """
@@ -307,7 +318,21 @@ def _parameters(writes: Writes) -> list[list[object]]:
         *_columns(writes.entries, 6),
         *_columns(writes.answers, 3),
         *_columns(writes.released, 2),
+        *_columns([_event_columns(event) for event in writes.events], 8),
     ]
+
+
+def _event_columns(event: EventRow) -> tuple[object, ...]:
+    return (
+        event.recorded,
+        event.position,
+        event.id,
+        event.type.value,
+        event.wallet_id,
+        event.other_wallet_id,
+        event.data,
+        event.created_at,
+    )
 
 
 def _columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object]]:
@@ -355,7 +380,7 @@ _GUARDED = """
                   >= (SELECT available_at_least FROM batch WHERE batch.id = w.id)
               AND w.balance_minor <= (SELECT balance_at_most FROM batch WHERE batch.id = w.id)
               AND (w.holds_expire_at IS NULL OR w.holds_expire_at > $10)
-        RETURNING w.id
+        RETURNING w.id, w.xmax = 0 AS inserted
     ), numbers AS (
         SELECT k.ord, nextval('operations_id_seq') AS n
         FROM generate_series(1, $11::int) AS k(ord)
@@ -392,6 +417,23 @@ _GUARDED = """
         FROM unnest($27::bigint[], $28::text[], $29::bytea[], $30::text[], $31::int[])
              AS a(caller, key, fingerprint, outcome, ord)
         LEFT JOIN numbers ON numbers.ord = a.ord
+    ), told AS (
+        INSERT INTO events (recorded, position, id, type, wallet_id, other_wallet_id, data,
+                            created_at)
+        SELECT decision.n, e.position, e.id, e.type, e.wallet_id, e.other_wallet_id,
+               CASE WHEN e.operation_ord IS NULL THEN e.data::json
+                    -- the operation's id, drawn above, in place of the 0 it was written with
+                    ELSE regexp_replace(e.data, '^[{]"id":0,',
+                                        '{"id":' || operation.n || ',')::json
+               END,
+               $10
+        FROM unnest($33::int[], $34::smallint[], $35::uuid[], $36::text[], $37::uuid[],
+                    $38::uuid[], $39::text[], $40::int[])
+             AS e(ord, position, id, type, wallet_id, other_wallet_id, data, operation_ord)
+        JOIN numbers decision ON decision.ord = e.ord
+        LEFT JOIN numbers operation ON operation.ord = e.operation_ord
+        WHERE e.type <> 'wallet.created'
+           OR e.wallet_id IN (SELECT id FROM moved WHERE inserted)
     )
     SELECT CASE WHEN (SELECT count(*) FROM moved) = $32::int
                 THEN ARRAY(SELECT n FROM numbers ORDER BY ord)
@@ -433,6 +475,8 @@ class GuardedWrites:
     entries: list[tuple[int, uuid.UUID, str, int, uuid.UUID | None]] = field(default_factory=list)
     # (caller, key, fingerprint, outcome, ordinal of the number to write as its operation id)
     answers: list[tuple[int, str, bytes, str, int | None]] = field(default_factory=list)
+    # Each event recorded under its decision's ordinal, with the ordinal of its operation's id.
+    events: list[tuple[EventRow, int | None]] = field(default_factory=list)
 
 
 async def states(
@@ -458,6 +502,7 @@ async def write_guarded(
             ttl,
             *_columns(writes.answers, 5),
             len(writes.guards),
+            *_columns([_guarded_event(event, ordinal) for event, ordinal in writes.events], 8),
         )
     except asyncpg.UniqueViolationError as error:
         raise GuardsMissed(error.constraint_name) from error
@@ -465,6 +510,19 @@ async def write_guarded(
         if error.sqlstate == OUTSIDE_ITS_GUARDS:
             raise GuardsMissed("outside its guards") from error
         raise
+
+
+def _guarded_event(event: EventRow, operation_ordinal: int | None) -> tuple[object, ...]:
+    return (
+        event.recorded,
+        event.position,
+        event.id,
+        event.type.value,
+        event.wallet_id,
+        event.other_wallet_id,
+        event.data,
+        operation_ordinal,
+    )
 
 
 def _guard_row(guard: Guard) -> tuple[object, ...]:

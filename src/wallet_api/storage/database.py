@@ -151,6 +151,17 @@ class Database:
             in_use += self._hot_pool.get_size() - self._hot_pool.get_idle_size()
         metrics.POOL_IN_USE.set(in_use)
 
+    async def session(self) -> asyncpg.Connection:
+        """A connection of its own, outside the pools, for a session that holds something (a
+        LISTEN, an advisory lock); the caller closes it."""
+        with unavailable_as_storage_error():
+            dsn = self.engine.url.set(drivername="postgresql")
+            return await asyncpg.connect(
+                dsn.render_as_string(hide_password=False),
+                server_settings=_server_settings(self._settings),
+                timeout=5,
+            )
+
     async def dispose(self) -> None:
         if self._hot_pool is not None:
             await self._hot_pool.close()

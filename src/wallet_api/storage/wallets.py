@@ -50,13 +50,14 @@ _GET_WALLET = """
     FROM wallets w WHERE w.id = $1
     """
 
-_CREATE_WALLET = text(
-    """
-    INSERT INTO wallets (id, currency) VALUES (:wallet_id, :currency)
+# The number is the decision's, drawn as the engine draws its own: the wallet.created event is
+# recorded under it.
+_CREATE_WALLET = """
+    INSERT INTO wallets (id, currency) VALUES ($1, $2)
     ON CONFLICT (id) DO NOTHING
-    RETURNING id, currency, balance_minor, held_minor, 0, created_at, updated_at
+    RETURNING id, currency, balance_minor, held_minor, 0, created_at, updated_at,
+              nextval('operations_id_seq')
     """
-)
 
 # Absent filters take values that match everything, so one plan serves every page: an index
 # range scan on (wallet_id, id DESC) that starts right below the cursor.
@@ -81,12 +82,11 @@ async def get_wallet(connection: asyncpg.Connection, wallet_id: uuid.UUID) -> Wa
 
 
 async def create_wallet(
-    connection: AsyncConnection, wallet_id: uuid.UUID, currency: str
-) -> WalletRow | None:
-    """The new wallet, or None when one with this id exists already."""
-    params = {"wallet_id": wallet_id, "currency": currency}
-    row = (await connection.execute(_CREATE_WALLET, params)).one_or_none()
-    return None if row is None else WalletRow(*row)
+    connection: asyncpg.Connection, wallet_id: uuid.UUID, currency: str
+) -> tuple[WalletRow, int] | None:
+    """The new wallet and the number of its decision, or None when the id is taken."""
+    row = await connection.fetchrow(_CREATE_WALLET, wallet_id, currency)
+    return None if row is None else (WalletRow(*row[:7]), row[7])
 
 
 async def operations_page(
