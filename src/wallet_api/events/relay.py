@@ -50,6 +50,7 @@ class Relay:
         self._brokers = list(brokers)
         self._deliveries = deliveries
         self.leading = False
+        self._head = 0  # the last sequence the sequencer gave, while this worker leads
 
     async def run(self) -> None:
         """Lead whenever this worker can take the lock, until cancelled."""
@@ -94,6 +95,7 @@ class Relay:
         """Number committed events as they come, and tell every worker's feed."""
         while True:
             numbered, head = await store.sequence_committed(connection, BATCH)
+            self._head = head
             if numbered:
                 await connection.execute("SELECT pg_notify($1, $2)", CHANNEL, str(head))
             await asyncio.sleep(_BUSY_SECONDS if numbered else _IDLE_SECONDS)
@@ -122,7 +124,7 @@ class Relay:
     async def _publish_next(self, broker: Broker, delivered: int) -> int:
         async with self._db.hot() as connection:
             events = await store.page(connection, delivered, BATCH)
-            head = await store.head(connection)
+        head = max(self._head, events[-1].sequence if events else delivered)
         metrics.EVENTS_BACKLOG.labels(broker.name).set(head - delivered)
         if not events:
             await self._feed.news(1.0)
