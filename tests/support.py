@@ -105,13 +105,25 @@ def service_environment(**extra: str) -> dict[str, str]:
 
 
 async def ledger_problems(db: asyncpg.Connection, wallet_ids: list[uuid.UUID]) -> list[str]:
-    """Every wallet whose balance is not the sum of its operations, or is negative."""
+    """Every wallet whose balance is not the sum of its operations, or is negative, or one of
+    whose operations has a balance_after that is not the running sum up to it."""
     rows = await db.fetch(
         """
-        SELECT w.id, w.balance_minor,
-               COALESCE(SUM(CASE WHEN o.operation_type IN ('DEPOSIT', 'TRANSFER_IN')
-                                 THEN o.amount_minor ELSE -o.amount_minor END), 0) AS total
-        FROM wallets w LEFT JOIN operations o ON o.wallet_id = w.id
+        SELECT w.id, w.balance_minor, COALESCE(SUM(s.signed), 0) AS total,
+               count(*) FILTER (WHERE s.balance_after <> s.running) AS wrong
+        FROM wallets w
+        LEFT JOIN LATERAL (
+            SELECT o.balance_after, x.signed, sum(x.signed) OVER (ORDER BY o.id) AS running
+            FROM operations o
+            LEFT JOIN operations r ON r.id = o.reverses_id
+            CROSS JOIN LATERAL (
+                SELECT CASE WHEN o.operation_type IN ('DEPOSIT', 'TRANSFER_IN')
+                              OR (o.operation_type = 'REVERSAL'
+                                  AND r.operation_type NOT IN ('DEPOSIT', 'TRANSFER_IN'))
+                            THEN o.amount_minor ELSE -o.amount_minor END AS signed
+            ) x
+            WHERE o.wallet_id = w.id
+        ) s ON true
         WHERE w.id = ANY($1::uuid[])
         GROUP BY w.id
         """,
@@ -123,6 +135,8 @@ async def ledger_problems(db: asyncpg.Connection, wallet_ids: list[uuid.UUID]) -
             problems.append(f"{row['id']}: balance {row['balance_minor']} != sum {row['total']}")
         if row["balance_minor"] < 0:
             problems.append(f"{row['id']}: negative balance {row['balance_minor']}")
+        if row["wrong"]:
+            problems.append(f"{row['id']}: {row['wrong']} operations with a wrong balance_after")
     return problems
 
 

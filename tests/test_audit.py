@@ -20,8 +20,8 @@ async def write_consistent_ledger(url: str, wallets: int) -> list[uuid.UUID]:
         )
         await connection.executemany(
             """
-            INSERT INTO operations (wallet_id, operation_type, amount_minor)
-            VALUES ($1, 'DEPOSIT', 500), ($1, 'WITHDRAW', 200)
+            INSERT INTO operations (wallet_id, operation_type, amount_minor, balance_after)
+            VALUES ($1, 'DEPOSIT', 500, 500), ($1, 'WITHDRAW', 200, 300)
             """,
             [(i,) for i in ids],
         )
@@ -87,8 +87,8 @@ def test_verify_reports_negative_balances_and_operations_without_a_wallet(
                 "ALTER TABLE wallets DROP CONSTRAINT wallets_held_within_balance",
                 f"UPDATE wallets SET balance_minor = -5 WHERE id = '{ids[0]}'",
                 "SET session_replication_role = replica",  # lets the orphan past the foreign key
-                "INSERT INTO operations (wallet_id, operation_type, amount_minor)"
-                f" VALUES ('{orphan}', 'DEPOSIT', 1)",
+                "INSERT INTO operations (wallet_id, operation_type, amount_minor, balance_after)"
+                f" VALUES ('{orphan}', 'DEPOSIT', 1, 1)",
             )
         )
         audit = run_verify(url)

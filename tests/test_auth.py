@@ -45,7 +45,7 @@ async def call(base_url: str, method: str, path: str, key: str | None) -> httpx.
 def needed_scope(method: str, path: str) -> str:
     if path.startswith("/api/v1/events"):
         return "events:read"
-    if path.startswith("/api/v1/webhooks"):
+    if path.startswith("/api/v1/webhooks") or (method == "get" and path == "/api/v1/wallets"):
         return "admin"
     return "wallets:read" if method in READ_METHODS else "wallets:write"
 

@@ -651,16 +651,21 @@ def rules_answer(decision: Decision, replay: Replay) -> dict[str, object]:
         return amounts.from_minor_units(minor, minor_units(replay.wallets[wallet_id].currency))
 
     movement = decision.movement
+    labels = {"reference": None, "metadata": {}}
     if isinstance(movement, Deposit | Withdrawal):
         (entry,) = change.entries
+        (wallet,) = change.wallets
         return {
             "id": decision.number,
             "wallet_id": str(entry.wallet_id),
             "operation_type": entry.operation_type.value,
             "amount": decimal(entry.amount, entry.wallet_id),
+            "balance_after": decimal(wallet.balance, wallet.id),
             "created_at": decision.now,
             "transfer_id": None,
             "hold_id": None,
+            "reverses_id": None,
+            **labels,
         }
     if isinstance(movement, TransferFunds):
         out = change.entries[0]
@@ -670,6 +675,7 @@ def rules_answer(decision: Decision, replay: Replay) -> dict[str, object]:
             "to_wallet_id": str(movement.to_wallet_id),
             "amount": decimal(out.amount, out.wallet_id),
             "created_at": decision.now,
+            **labels,
         }
     (hold,) = change.holds
     captured = None if hold.captured is None else decimal(hold.captured, hold.wallet_id)
@@ -681,6 +687,7 @@ def rules_answer(decision: Decision, replay: Replay) -> dict[str, object]:
         "captured_amount": captured,
         "expires_at": hold.expires_at,
         "created_at": hold.created_at,
+        **labels,
     }
 
 

@@ -63,7 +63,9 @@ async def head(client: httpx.AsyncClient) -> int:
 def exact(document: dict[str, Any]) -> dict[str, Any]:
     """A JSON document with its numbers (and numeric strings) compared as Decimals."""
     return {
-        k: Decimal(str(v)) if k in ("amount", "balance", "available_balance") else v
+        k: Decimal(str(v))
+        if k in ("amount", "balance", "available_balance", "balance_after")
+        else v
         for k, v in document.items()
     }
 

@@ -24,8 +24,8 @@ async def fill(db: asyncpg.Connection, wallet_id: uuid.UUID, count: int) -> None
     )
     await db.execute(
         """
-        INSERT INTO operations (wallet_id, operation_type, amount_minor)
-        SELECT $1, 'DEPOSIT', n FROM generate_series(1, $2) n
+        INSERT INTO operations (wallet_id, operation_type, amount_minor, balance_after)
+        SELECT $1, 'DEPOSIT', n, n * (n + 1) / 2 FROM generate_series(1, $2) n
         """,
         wallet_id,
         count,

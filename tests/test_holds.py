@@ -27,7 +27,17 @@ from wallet_api.ledger.ledger import Ledger
 from wallet_api.settings import Settings
 from wallet_api.storage.database import Database
 
-HOLD_FIELDS = {"id", "wallet_id", "amount", "status", "captured_amount", "expires_at", "created_at"}
+HOLD_FIELDS = {
+    "id",
+    "wallet_id",
+    "amount",
+    "status",
+    "captured_amount",
+    "expires_at",
+    "created_at",
+    "reference",
+    "metadata",
+}
 
 
 async def test_hold_reserves_funds_from_the_available_balance_only(

@@ -34,7 +34,8 @@ def test_migrations_upgrade_from_empty_and_downgrade_to_nothing(admin_url: str) 
 
 
 INSERT_OPERATION = (
-    "INSERT INTO operations (wallet_id, operation_type, amount_minor) VALUES ($1, 'DEPOSIT', $2)"
+    "INSERT INTO operations (wallet_id, operation_type, amount_minor, balance_after)"
+    " VALUES ($1, 'DEPOSIT', $2, $2)"
 )
 
 

@@ -27,7 +27,15 @@ async def test_transfer_moves_money_and_writes_both_legs(client: httpx.AsyncClie
     response = await transfer(client, source, target, "30.25")
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"id", "from_wallet_id", "to_wallet_id", "amount", "created_at"}
+    assert set(body) == {
+        "id",
+        "from_wallet_id",
+        "to_wallet_id",
+        "amount",
+        "created_at",
+        "reference",
+        "metadata",
+    }
     assert (body["from_wallet_id"], body["to_wallet_id"]) == (str(source), str(target))
     assert '"amount":30.25' in response.text
 

@@ -15,6 +15,8 @@ from tests.support import balance_of, deposit, operation_url, withdraw
 
 OPERATION_FIELDS = {"id", "wallet_id", "operation_type", "amount", "created_at"}
 LINK_FIELDS = {"transfer_id", "hold_id"}  # set only on transfer legs and hold captures
+# Issue 14's additions: the balance right after, the reversed operation, the client's labels.
+ADDED_FIELDS = {"balance_after", "reverses_id", "reference", "metadata"}
 
 
 async def count_operations(db: asyncpg.Connection, wallet_id: uuid.UUID) -> int:
@@ -46,7 +48,7 @@ async def test_first_deposit_creates_the_wallet_and_returns_the_stored_operation
     )
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == OPERATION_FIELDS | LINK_FIELDS
+    assert set(body) == OPERATION_FIELDS | LINK_FIELDS | ADDED_FIELDS
     assert body["transfer_id"] is None and body["hold_id"] is None
     assert isinstance(body["id"], int)
     assert body["wallet_id"] == str(wallet_id)

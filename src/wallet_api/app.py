@@ -19,8 +19,19 @@ from wallet_api.events.brokers import AmqpBroker, Broker, NatsBroker
 from wallet_api.events.feed import Feed
 from wallet_api.events.relay import Relay
 from wallet_api.events.webhooks import Deliveries, Webhooks
-from wallet_api.http import events, health, holds, monitoring, transfers, wallets, webhooks
+from wallet_api.http import (
+    events,
+    health,
+    holds,
+    monitoring,
+    operations,
+    problem_pages,
+    transfers,
+    wallets,
+    webhooks,
+)
 from wallet_api.http.access import REQUEST_ID_HEADER, RequestObserver
+from wallet_api.http.amount_format import AmountFormat
 from wallet_api.http.body_limit import BodySizeLimit
 from wallet_api.http.exact_json import ExactJSONResponse
 from wallet_api.http.problems import (
@@ -179,6 +190,9 @@ def create_app(settings: Settings) -> FastAPI:
         description="Wallets and their operations: exact money, safe under any concurrency.",
         lifespan=lifespan,
         default_response_class=ExactJSONResponse,
+        # Operation ids are the route functions' names (get_wallet, post_operation, ...): the
+        # names generated clients give their methods.
+        generate_unique_id_function=lambda route: route.name,
         # No OpenTelemetry here (Prometheus and the JSON log instead): FastAPI need not look for
         # a configured provider on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -188,9 +202,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(transfers.hot_router)
     app.include_router(transfers.router)
     app.include_router(holds.router)
+    app.include_router(operations.router)
     app.include_router(events.router)
     app.include_router(webhooks.router)
     app.include_router(health.router)
+    app.include_router(problem_pages.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -206,6 +222,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(StorageUnavailable, _storage_unavailable)
     app.add_exception_handler(Exception, _internal_error)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AmountFormat)
     app.add_middleware(SecurityHeaders)  # the outermost: on the 413s of the limit too
     # Added last, so outermost: it sees, counts and logs every answer, refusals included.
     app.add_middleware(RequestObserver, log_requests=settings.access_log)

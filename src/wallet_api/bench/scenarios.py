@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from wallet_api.bench import pgbench
@@ -223,7 +224,6 @@ STANDARD: tuple[Scenario, ...] = (
         (READ_WALLET,),
     ),
     _hot("hot", None),
-    _hot("hot-events", None, publishes_to="nats"),
     Scenario(
         "hot-keyed",
         "deposits of 0.01 into one wallet, each with an Idempotency-Key of its own",
@@ -231,6 +231,7 @@ STANDARD: tuple[Scenario, ...] = (
         _hot_keyed(HOT_WALLET.id()),
         (HOT_WALLET,),
     ),
+    _hot("hot-events", None, publishes_to="nats"),
     Scenario(
         "hot-mixed",
         "deposits and withdrawals of 0.01, in turn, on one pre-funded wallet",
@@ -283,6 +284,8 @@ SCALE_ONLY_NAMES = (
     *(f"hot@{connections}" for connections in HOT_CONNECTIONS_AT_SCALE),
     "history-first",
     "history-deep",
+    "history-with-balance",
+    "as-of",
 )
 NAMES = (*(s.name for s in STANDARD), *SCALE_ONLY_NAMES)
 
@@ -292,20 +295,66 @@ def hot_sweep() -> list[Scenario]:
     return [_hot(f"hot@{connections}", connections) for connections in HOT_CONNECTIONS_AT_SCALE]
 
 
-def history_probe(wallet: uuid.UUID, deep_cursor: str, operations: int) -> list[Scenario]:
-    """The first and the last history page of a wallet with `operations` operations."""
+def _one_of(paths: Sequence[str]) -> str:
+    """GET one of `paths` at random, each request."""
+    listed = ",\n".join(f'   "{path}"' for path in paths)
+    return (
+        _SEEDED
+        + f"""
+local paths = {{
+{listed}
+}}
+function init(args)
+   math.randomseed(seed * 7919 + os.time())
+end
+function request()
+   return wrk.format("GET", paths[math.random(#paths)])
+end
+"""
+    )
+
+
+def history_probe(
+    wallet: uuid.UUID,
+    deep_cursor: str,
+    operations: int,
+    cursors: Sequence[str] = (),
+    instants: Sequence[str] = (),
+) -> list[Scenario]:
+    """The first and the last history page of a wallet with `operations` operations; pages
+    from random points of its history, each item with its balance after; and its balance as
+    of random instants of its history."""
     path = f"/api/v1/wallets/{wallet}/operations"
-    return [
-        Scenario(
-            "history-first",
-            f"GET the newest page of a wallet's {operations:,} operations",
-            "wrk",
-            _static("GET", path),
-        ),
-        Scenario(
-            "history-deep",
-            f"GET the oldest page of the same {operations:,} operations, by its cursor",
-            "wrk",
-            _static("GET", f"{path}?cursor={deep_cursor}"),
-        ),
-    ]
+    probes = []
+    if cursors:
+        probes.append(
+            Scenario(
+                "history-with-balance",
+                f"GET a page of the same {operations:,} operations from a random point, each "
+                "item with its balance_after",
+                "wrk",
+                _one_of([f"{path}?cursor={cursor}" for cursor in cursors]),
+            )
+        )
+    if instants:
+        probes.append(
+            Scenario(
+                "as-of",
+                "GET the balance of the same wallet as of a random instant of its history",
+                "wrk",
+                _one_of([f"/api/v1/wallets/{wallet}?as_of={instant}" for instant in instants]),
+            )
+        )
+    first = Scenario(
+        "history-first",
+        f"GET the newest page of a wallet's {operations:,} operations",
+        "wrk",
+        _static("GET", path),
+    )
+    deepest = Scenario(
+        "history-deep",
+        f"GET the oldest page of the same {operations:,} operations, by its cursor",
+        "wrk",
+        _static("GET", f"{path}?cursor={deep_cursor}"),
+    )
+    return [first, deepest, *probes]

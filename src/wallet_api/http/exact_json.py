@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -102,16 +103,22 @@ class ExactJSONRoute(APIRoute):
         return exact_handler
 
 
+# Set per request by `http/amount_format.py`: amounts as JSON strings instead of numbers.
+amounts_as_strings: ContextVar[bool] = ContextVar("amounts_as_strings", default=False)
+
+
 def _exact_number(value: object) -> orjson.Fragment | str:
     if isinstance(value, Decimal):
-        return orjson.Fragment(format(value, "f"))
+        text = format(value, "f")
+        return text if amounts_as_strings.get() else orjson.Fragment(text)
     if isinstance(value, uuid.UUID):  # the driver's own UUID subclass
         return str(value)
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
 def dumps_exact(content: object) -> bytes:
-    """Encode with Decimals written digit for digit as JSON numbers (`1500.50`, never a float)."""
+    """Encode with Decimals written digit for digit as JSON numbers (`1500.50`, never a float),
+    or as strings when the request asked for them."""
     return orjson.dumps(content, default=_exact_number)
 
 

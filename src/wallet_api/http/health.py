@@ -12,14 +12,14 @@ router = APIRouter(prefix="/health", tags=["health"])
 
 
 @router.get("/live", summary="The process answers")
-async def live() -> ExactJSONResponse:
+async def health_live() -> ExactJSONResponse:
     return ExactJSONResponse({"status": "ok"})
 
 
 @router.get(
     "/ready", summary="The database answers and its schema is current", responses=described(503)
 )
-async def ready(ledger: LedgerDep) -> ExactJSONResponse:
+async def health_ready(ledger: LedgerDep) -> ExactJSONResponse:
     if not await ledger.is_ready():
         return problem(503, "service_unavailable", "The database is not ready.")
     return ExactJSONResponse({"status": "ok"})

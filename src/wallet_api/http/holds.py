@@ -44,7 +44,14 @@ async def create_hold(
     idempotency_key_header: IdempotencyKeyHeader = None,
 ) -> Response:
     key = idempotency_key(request, idempotency_key_header)
-    decided = await ledger.holds.place(wallet_id, body.amount, body.expires_in_seconds, key)
+    decided = await ledger.holds.place(
+        wallet_id,
+        body.amount,
+        body.expires_in_seconds,
+        key,
+        body.reference,
+        body.metadata_pairs(),
+    )
     return answer(decided, 201, hold_body)
 
 

@@ -16,7 +16,7 @@ router = APIRouter(tags=["health"])
     response_class=PlainTextResponse,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
-def scrape(request: Request) -> Response:
+def get_metrics(request: Request) -> Response:
     # A plain def: FastAPI runs it in a thread, so reading the workers' files never blocks the
     # event loop of this worker.
     body, content_type = metrics.scrape(request.app.state.metrics_dir)

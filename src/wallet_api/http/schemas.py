@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -12,16 +15,19 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    StringConstraints,
     WithJsonSchema,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
+from wallet_api.http.exact_json import dumps_exact
 from wallet_api.ledger import amounts, records
 from wallet_api.ledger.currencies import MINOR_UNITS
 from wallet_api.ledger.history import OperationsPage
 from wallet_api.ledger.holds import DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS
-from wallet_api.ledger.rules import HoldStatus, OperationType
+from wallet_api.ledger.reports import Page, Statement
+from wallet_api.ledger.rules import HoldStatus, Metadata, OperationType
 
 AmountIn = Annotated[
     Decimal,
@@ -82,22 +88,57 @@ class RequestBody(BaseModel):
         return value
 
 
-class OperationRequest(RequestBody):
+Reference = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[\x20-\x7E]+$",
+        description="Your own id for the write, 1 to 128 printable ASCII characters; a second "
+        "write with a reference in use is 409 `reference_exists`, with the existing id.",
+    ),
+]
+MetadataIn = Annotated[
+    dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=40)],
+        Annotated[str, StringConstraints(max_length=500)],
+    ],
+    Field(
+        max_length=20,
+        description="At most 20 string keys (1 to 40 characters) with string values (at most "
+        "500 characters); given back on every read.",
+    ),
+]
+
+
+class Labelled(RequestBody):
+    reference: Reference | None = None
+    metadata: MetadataIn | None = None
+
+    def metadata_pairs(self) -> Metadata:
+        return tuple(sorted((self.metadata or {}).items()))
+
+
+class OperationRequest(Labelled):
     operation_type: Literal[OperationType.DEPOSIT, OperationType.WITHDRAW]
     amount: AmountIn
 
 
-class TransferRequest(RequestBody):
+class TransferRequest(Labelled):
     from_wallet_id: uuid.UUID
     to_wallet_id: uuid.UUID
     amount: AmountIn
 
 
-class HoldRequest(RequestBody):
+class HoldRequest(Labelled):
     amount: AmountIn
     expires_in_seconds: int = Field(
         default=DEFAULT_HOLD_SECONDS, ge=1, le=MAX_HOLD_SECONDS, strict=True
     )
+
+
+class ReverseRequest(RequestBody):
+    amount: AmountIn | None = Field(default=None, description="Default: all that is left.")
 
 
 class CaptureRequest(RequestBody):
@@ -123,9 +164,17 @@ class OperationResponse(BaseModel):
     wallet_id: uuid.UUID
     operation_type: OperationType
     amount: AmountOut
+    balance_after: AmountOut = Field(description="The wallet's balance right after it.")
     created_at: datetime
-    transfer_id: uuid.UUID | None = Field(description="Set on TRANSFER_IN and TRANSFER_OUT.")
+    transfer_id: uuid.UUID | None = Field(
+        description="Set on TRANSFER_IN and TRANSFER_OUT, and on a transfer's REVERSALs."
+    )
     hold_id: uuid.UUID | None = Field(description="Set on HOLD_CAPTURE.")
+    reverses_id: int | None = Field(
+        description="Set on REVERSAL: the operation it reverses (it goes the other way)."
+    )
+    reference: str | None
+    metadata: dict[str, str]
 
 
 class TransferResponse(BaseModel):
@@ -134,6 +183,12 @@ class TransferResponse(BaseModel):
     to_wallet_id: uuid.UUID
     amount: AmountOut
     created_at: datetime
+    reference: str | None
+    metadata: dict[str, str]
+
+
+class ReversalResponse(BaseModel):
+    entries: list[OperationResponse] = Field(description="The REVERSAL on each wallet.")
 
 
 class HoldResponse(BaseModel):
@@ -144,6 +199,8 @@ class HoldResponse(BaseModel):
     captured_amount: AmountOut | None
     expires_at: datetime
     created_at: datetime
+    reference: str | None
+    metadata: dict[str, str]
 
 
 class OperationsPageResponse(BaseModel):
@@ -151,11 +208,107 @@ class OperationsPageResponse(BaseModel):
     next_cursor: str | None
 
 
+class TransfersPageResponse(BaseModel):
+    items: list[TransferResponse]
+    next_cursor: str | None
+
+
+class HoldsPageResponse(BaseModel):
+    items: list[HoldResponse]
+    next_cursor: str | None
+
+
+class WalletsPageResponse(BaseModel):
+    items: list[WalletResponse]
+    next_cursor: str | None
+
+
+class StatementResponse(BaseModel):
+    wallet_id: uuid.UUID
+    currency: str
+    from_: datetime = Field(alias="from")
+    to: datetime
+    opening_balance: AmountOut
+    closing_balance: AmountOut
+    total_in: AmountOut
+    total_out: AmountOut
+    lines: list[OperationResponse] = Field(description="Oldest first.")
+
+
 wallet_body = records.wallet_document
 operation_body = records.operation_document
 transfer_body = records.transfer_document
 hold_body = records.hold_document
+reversal_body = records.reversal_document
 
 
 def operations_page_body(page: OperationsPage) -> dict[str, Any]:
     return {"items": [operation_body(op) for op in page.items], "next_cursor": page.next_cursor}
+
+
+MAX_LIST_PAGE = 500
+
+
+def page_body(page: Page[Any], body: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    return {"items": [body(item) for item in page.items], "next_cursor": page.next_cursor}
+
+
+async def statement_json(statement: Statement) -> AsyncIterator[bytes]:
+    """The statement as JSON, its lines streamed as they are read."""
+    head = {
+        "wallet_id": statement.wallet_id,
+        "currency": statement.currency,
+        "from": statement.start,
+        "to": statement.end,
+        "opening_balance": statement.opening_balance,
+        "closing_balance": statement.closing_balance,
+        "total_in": statement.total_in,
+        "total_out": statement.total_out,
+    }
+    yield dumps_exact(head)[:-1] + b',"lines":['
+    first = True
+    async for line in statement.lines:
+        yield (b"" if first else b",") + dumps_exact(operation_body(line))
+        first = False
+    yield b"]}"
+
+
+CSV_COLUMNS = (
+    "id",
+    "created_at",
+    "operation_type",
+    "amount",
+    "balance_after",
+    "currency",
+    "transfer_id",
+    "hold_id",
+    "reverses_id",
+    "reference",
+)
+
+
+async def statement_csv(statement: Statement) -> AsyncIterator[bytes]:
+    """The statement's lines as CSV, one per operation; each line's balance_after is the
+    running balance (the first line's less its signed amount is the opening balance)."""
+    yield _csv_row(CSV_COLUMNS)
+    async for line in statement.lines:
+        yield _csv_row(
+            (
+                line.id,
+                line.created_at.isoformat(),
+                line.operation_type.value,
+                format(line.amount, "f"),
+                format(line.balance_after, "f") if line.balance_after is not None else "",
+                line.currency,
+                line.transfer_id or "",
+                line.hold_id or "",
+                line.reverses_id or "",
+                line.reference or "",
+            )
+        )
+
+
+def _csv_row(values: tuple[object, ...]) -> bytes:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerow(values)
+    return out.getvalue().encode()

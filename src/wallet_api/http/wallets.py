@@ -6,12 +6,14 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
 from wallet_api.http.answers import answer, idempotency_key
 from wallet_api.http.auth import (
     ACCESS_STATUSES,
     BEARER_SECURITY,
+    AdminAccess,
     ReadAccess,
     WriteAccess,
     admit,
@@ -30,18 +32,26 @@ from wallet_api.http.dependencies import (
 from wallet_api.http.exact_json import ExactJSONResponse, ExactJSONRoute, body_schema, exact_body
 from wallet_api.http.problems import described
 from wallet_api.http.schemas import (
+    MAX_LIST_PAGE,
     CreateWalletRequest,
+    HoldsPageResponse,
     OperationRequest,
     OperationResponse,
     OperationsPageResponse,
+    StatementResponse,
     WalletResponse,
+    WalletsPageResponse,
+    hold_body,
     operation_body,
     operations_page_body,
+    page_body,
+    statement_csv,
+    statement_json,
     wallet_body,
 )
 from wallet_api.ledger.api_keys import Scope
 from wallet_api.ledger.history import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, HistoryQuery
-from wallet_api.ledger.rules import OperationType
+from wallet_api.ledger.rules import HoldStatus, OperationType
 
 router = APIRouter(
     prefix="/api/v1/wallets",
@@ -68,13 +78,38 @@ async def create_wallet(request: CreateWalletRequest, ledger: LedgerDep) -> Exac
 
 
 @router.get(
+    "",
+    response_model=WalletsPageResponse,
+    dependencies=[AdminAccess],
+    responses=described(422, 503, *ACCESS_STATUSES),
+    summary="Every wallet, by id (scope admin)",
+)
+async def list_wallets(
+    ledger: LedgerDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIST_PAGE)] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> ExactJSONResponse:
+    page = await ledger.reports.wallets(limit, cursor)
+    return ExactJSONResponse(page_body(page, wallet_body))
+
+
+@router.get(
     "/{wallet_id}",
     response_model=WalletResponse,
     dependencies=[ReadAccess],
     responses=described(404, 422, 503, *ACCESS_STATUSES),
-    summary="Read a wallet's balance",
+    summary="Read a wallet's balance, now or as of an instant",
+    description=(
+        "With `as_of` (RFC 3339, not in the future): the balance right after the last "
+        "operation at or before that instant, and the available balance less the holds "
+        "active then; before the wallet existed it is 404 `wallet_not_found`."
+    ),
 )
-async def get_wallet(wallet_id: uuid.UUID, ledger: LedgerDep) -> ExactJSONResponse:
+async def get_wallet(
+    wallet_id: uuid.UUID, ledger: LedgerDep, as_of: AwareDatetime | None = None
+) -> ExactJSONResponse:
+    if as_of is not None:
+        return ExactJSONResponse(wallet_body(await ledger.reports.as_of(wallet_id, as_of)))
     wallet = await ledger.wallets.get(wallet_id)
     return ExactJSONResponse(wallet_body(wallet))
 
@@ -108,7 +143,9 @@ async def post_operation(request: Request) -> Response:
     body = await exact_body(request, OperationRequest)
     key = idempotency_key(request, idempotency_key_header(request))
     wallets = get_ledger(request).wallets
-    decided = await wallets.move(wallet_id, body.operation_type, body.amount, key)
+    decided = await wallets.move(
+        wallet_id, body.operation_type, body.amount, key, body.reference, body.metadata_pairs()
+    )
     return answer(decided, 200, operation_body)
 
 
@@ -118,7 +155,10 @@ async def post_operation(request: Request) -> Response:
     dependencies=[ReadAccess],
     responses=described(404, 422, 503, *ACCESS_STATUSES),
     summary="A wallet's operations, newest first",
-    description="Keyset pagination: pass `next_cursor` back as `cursor` until it is null.",
+    description=(
+        "Keyset pagination: pass `next_cursor` back as `cursor` until it is null. Each item "
+        "carries `balance_after`, the wallet's balance right after it."
+    ),
 )
 async def list_operations(
     wallet_id: uuid.UUID,
@@ -128,7 +168,58 @@ async def list_operations(
     operation_type: OperationType | None = None,
     created_after: AwareDatetime | None = None,
     created_before: AwareDatetime | None = None,
+    reference: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
 ) -> ExactJSONResponse:
-    query = HistoryQuery(limit, cursor, operation_type, created_after, created_before)
+    query = HistoryQuery(limit, cursor, operation_type, created_after, created_before, reference)
     page = await ledger.history.page(wallet_id, query)
     return ExactJSONResponse(operations_page_body(page))
+
+
+@router.get(
+    "/{wallet_id}/holds",
+    response_model=HoldsPageResponse,
+    dependencies=[ReadAccess],
+    responses=described(404, 422, 503, *ACCESS_STATUSES),
+    summary="A wallet's holds, newest first",
+)
+async def list_wallet_holds(
+    wallet_id: uuid.UUID,
+    ledger: LedgerDep,
+    status: HoldStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIST_PAGE)] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> ExactJSONResponse:
+    page = await ledger.reports.holds(wallet_id, status.value if status else None, limit, cursor)
+    return ExactJSONResponse(page_body(page, hold_body))
+
+
+@router.get(
+    "/{wallet_id}/statement",
+    response_model=StatementResponse,
+    dependencies=[ReadAccess],
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with Accept: text/csv"},
+        **described(404, 422, 503, *ACCESS_STATUSES),
+    },
+    summary="A wallet's statement between two instants",
+    description=(
+        "Opening and closing balance, money in and out, and every operation in [`from`, `to`) "
+        "oldest first with its running `balance_after`. `to` after `from`, at most 366 days "
+        "apart. `Accept: text/csv` gives the same as CSV, one line per operation."
+    ),
+)
+async def get_statement(
+    wallet_id: uuid.UUID,
+    ledger: LedgerDep,
+    request: Request,
+    start: Annotated[AwareDatetime, Query(alias="from")],
+    end: Annotated[AwareDatetime, Query(alias="to")],
+) -> Response:
+    statement = await ledger.reports.statement(wallet_id, start, end)
+    if "text/csv" in request.headers.get("accept", ""):
+        return StreamingResponse(
+            statement_csv(statement),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="statement-{wallet_id}.csv"'},
+        )
+    return StreamingResponse(statement_json(statement), media_type="application/json")

@@ -138,7 +138,7 @@ async def delete_webhook(webhook_id: uuid.UUID, webhooks: WebhooksDep) -> Respon
     responses=described(404, 422, 503, *ACCESS_STATUSES),
     summary="An endpoint's delivery attempts, newest first",
 )
-async def list_deliveries(
+async def list_webhook_deliveries(
     webhook_id: uuid.UUID,
     webhooks: WebhooksDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,

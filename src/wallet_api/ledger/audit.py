@@ -62,6 +62,11 @@ def _wallet_problems(wallet: store.WalletTotals) -> list[str]:
             f"wallet {wallet.id}: balance {money(wallet.balance_minor)} != sum of its "
             f"{wallet.operations} operations {money(wallet.operations_total_minor)}"
         )
+    if wallet.balances_after_wrong:
+        problems.append(
+            f"wallet {wallet.id}: {wallet.balances_after_wrong} operations whose balance_after "
+            "is not the running sum of its operations"
+        )
     if wallet.balance_minor < 0:
         problems.append(f"wallet {wallet.id}: negative balance {money(wallet.balance_minor)}")
     if wallet.held_minor != wallet.active_holds_minor:

@@ -38,8 +38,11 @@ from wallet_api.ledger.records import (
     Hold,
     Operation,
     Record,
+    Reversal,
     Transfer,
     hold_record,
+    metadata_json,
+    metadata_pairs,
     operation_record,
     transfer_record,
 )
@@ -51,9 +54,14 @@ from wallet_api.ledger.rules import (
     HoldState,
     HoldStatus,
     LapseHold,
+    Metadata,
     Movement,
+    OperationState,
     PlaceHold,
+    ReverseOperation,
+    ReverseTransfer,
     TransferFunds,
+    TransferState,
     VoidHold,
     WalletState,
     Withdrawal,
@@ -83,6 +91,8 @@ KINDS: dict[type[Movement], str] = {
     PlaceHold: "HOLD",
     CaptureHold: "HOLD_CAPTURE",
     VoidHold: "HOLD_VOID",
+    ReverseOperation: "REVERSAL",
+    ReverseTransfer: "TRANSFER_REVERSAL",
 }
 
 
@@ -179,6 +189,8 @@ class _Attempt:
         commands = self._commands
         wallet_ids = sorted({w for c in commands for w in c.wallets}.union(self._sweep))
         hold_ids = [c.movement.hold_id for c in commands if _settles_a_hold(c.movement)]
+        operation_ids, transfer_ids = _reversed(commands)
+        asked = _references_asked(commands)
         requests = [fingerprint(c.movement) if c.key is not None else b"" for c in commands]
         keys = _first_of_each_key(commands, requests)
         async with self._db.hot_transaction() as connection:
@@ -190,6 +202,10 @@ class _Attempt:
             ]
             if unclaimed:
                 book.know_answers(await store.stored_keys(connection, unclaimed))
+            if any(asked):
+                book.know_references(await store.references(connection, *asked))
+            if operation_ids or transfer_ids:
+                book.load_originals(await store.originals(connection, operation_ids, transfer_ids))
             due = book.lapse_due()
             if hold_ids or due:
                 book.load_holds(await store.holds(connection, hold_ids, due))
@@ -218,7 +234,19 @@ class _BatchState:
         self._lapse_number = next(self._numbers)
         self._wallets = {row.id: wallet_state(row) for row in locked.wallets}
         self._holds: dict[uuid.UUID, HoldState] = {}
-        self._books = rules.Books(self._wallets, self._holds, self._now, default_currency)
+        self._hold_labels: dict[uuid.UUID, tuple[str | None, Metadata]] = {}
+        self._references: dict[tuple[str, uuid.UUID | None, str], object] = {}
+        self._operations: dict[int, OperationState] = {}
+        self._transfers: dict[uuid.UUID, TransferState] = {}
+        self._books = rules.Books(
+            self._wallets,
+            self._holds,
+            self._now,
+            default_currency,
+            references=self._references,
+            operations=self._operations,
+            transfers=self._transfers,
+        )
         self._existing_wallets = set(self._wallets)
         self._existing_holds: set[uuid.UUID] = set()
         self._changed_wallets: set[uuid.UUID] = set()
@@ -246,7 +274,39 @@ class _BatchState:
                 row.expires_at,
                 row.created_at,
             )
+            self._hold_labels[row.id] = (row.reference, metadata_pairs(row.metadata))
             self._existing_holds.add(row.id)
+
+    def know_references(self, taken: dict[tuple[str, uuid.UUID | None, str], str]) -> None:
+        self._references.update(taken)
+
+    def load_originals(self, rows: Iterable[store.Original]) -> None:
+        """The operations and transfers the batch reverses, on wallets it locked."""
+        for row in rows:
+            wallets = {row.wallet_id, row.other_wallet_id} - {None}
+            if not wallets <= set(self._wallets):
+                continue  # not known when the batch locked: as if it did not exist yet
+            if isinstance(row.id, uuid.UUID):
+                assert row.other_wallet_id is not None
+                assert row.out_operation_id is not None and row.in_operation_id is not None
+                self._transfers[row.id] = TransferState(
+                    row.id,
+                    row.wallet_id,
+                    row.other_wallet_id,
+                    row.amount_minor,
+                    row.reversed_minor,
+                    row.out_operation_id,
+                    row.in_operation_id,
+                )
+            else:
+                self._operations[row.id] = OperationState(
+                    row.id,
+                    row.wallet_id,
+                    rules.OperationType(row.operation_type),
+                    row.amount_minor,
+                    row.reversed_minor,
+                    row.transfer_id,
+                )
 
     def set_next_expiries(self, expiries: dict[uuid.UUID, datetime | None]) -> None:
         """Bookkeeping, not a rule: the lower bound of the expiries of the holds that stay."""
@@ -264,7 +324,7 @@ class _BatchState:
             assert isinstance(change, Change), "a hold past its expiry always lapses"
             self._apply(change, self._lapse_number)
             (hold,) = change.holds
-            record = hold_record(hold, self._wallets[hold.wallet_id].currency)
+            record = self._hold_record(hold)
             self._outbox.add(self._lapse_number, record, self._now)
         return len(lapsed)
 
@@ -303,8 +363,24 @@ class _BatchState:
             return decision
         operations = self._apply(decision, number)
         record = self._record(movement, decision, operations)
-        self._outbox.add(number, record, self._now)
+        self._take_reference(movement, record)
+        if isinstance(record, Reversal):
+            for entry in record.entries:
+                self._outbox.add(number, entry, self._now)
+        else:
+            self._outbox.add(number, record, self._now)
         return record
+
+    def _take_reference(self, movement: Movement, record: Record) -> None:
+        """A reference this batch takes is taken for the commands after it too."""
+        if isinstance(record, Reversal):
+            return
+        if isinstance(movement, TransferFunds) and movement.reference is not None:
+            self._references[("transfer", None, movement.reference)] = record.id
+        elif isinstance(movement, PlaceHold) and movement.reference is not None:
+            self._references[("hold", movement.wallet_id, movement.reference)] = record.id
+        elif isinstance(movement, Deposit | Withdrawal) and movement.reference is not None:
+            self._references[("operation", movement.wallet_id, movement.reference)] = record.id
 
     def _apply(self, change: Change, number: int) -> list[Operation]:
         for wallet in change.wallets:
@@ -313,6 +389,11 @@ class _BatchState:
                 self._outbox.add(number, opened, self._now)
             self._wallets[wallet.id] = wallet
             self._changed_wallets.add(wallet.id)
+        for original in change.reversed:
+            if isinstance(original, TransferState):
+                self._transfers[original.id] = original
+            else:
+                self._operations[original.id] = original
         for hold in change.holds:
             self._holds[hold.id] = hold
             placed, _ = self._changed_holds.get(hold.id, (None, None))
@@ -320,21 +401,29 @@ class _BatchState:
                 self._changed_holds[hold.id] = (number, None)
             else:
                 self._changed_holds[hold.id] = (placed, number)
+        balances = {wallet.id: wallet.balance for wallet in change.wallets}
         operations = []
         for entry in change.entries:
             operation_id = next(self._numbers)
+            balance_after = balances[entry.wallet_id]
             self._writes.entries.append(
-                (
+                store.BatchEntry(
                     operation_id,
                     entry.wallet_id,
                     entry.operation_type.value,
                     entry.amount,
+                    balance_after,
                     entry.transfer_id,
                     entry.hold_id,
+                    entry.reverses_id,
+                    entry.reference,
+                    metadata_json(entry.metadata),
                 )
             )
             currency = self._wallets[entry.wallet_id].currency
-            operations.append(operation_record(entry, operation_id, currency, self._now))
+            operations.append(
+                operation_record(entry, operation_id, currency, self._now, balance_after)
+            )
         return operations
 
     def _record(self, movement: Movement, change: Change, operations: list[Operation]) -> Record:
@@ -342,15 +431,30 @@ class _BatchState:
         if isinstance(movement, Deposit | Withdrawal):
             (operation,) = operations
             return operation
+        if isinstance(movement, ReverseOperation | ReverseTransfer):
+            return Reversal(tuple(operations))
         if isinstance(movement, TransferFunds):
             out = change.entries[0]
             assert out.transfer_id is not None
             self._writes.transfers.append(
-                (out.transfer_id, movement.from_wallet_id, movement.to_wallet_id, out.amount)
+                (
+                    out.transfer_id,
+                    movement.from_wallet_id,
+                    movement.to_wallet_id,
+                    out.amount,
+                    movement.reference,
+                    metadata_json(movement.metadata),
+                )
             )
             return transfer_record(movement, out, operations[0].currency, self._now)
         (hold,) = change.holds
-        return hold_record(hold, self._wallets[hold.wallet_id].currency)
+        if isinstance(movement, PlaceHold):
+            self._hold_labels[hold.id] = (movement.reference, movement.metadata)
+        return self._hold_record(hold)
+
+    def _hold_record(self, hold: HoldState) -> Hold:
+        reference, metadata = self._hold_labels.get(hold.id, (None, ()))
+        return hold_record(hold, self._wallets[hold.wallet_id].currency, reference, metadata)
 
     def final_states(self) -> list[WalletState]:
         return list(self._wallets.values())
@@ -364,6 +468,7 @@ class _BatchState:
             (writes.updated if wallet_id in self._existing_wallets else writes.opened).append(row)
         for hold_id, (placed, settled) in self._changed_holds.items():
             h = self._holds[hold_id]
+            reference, metadata = self._hold_labels.get(hold_id, (None, ()))
             row = store.BatchHold(
                 h.id,
                 h.wallet_id,
@@ -374,6 +479,8 @@ class _BatchState:
                 h.created_at,
                 placed,
                 settled,
+                reference,
+                metadata_json(metadata),
             )
             (writes.settled if hold_id in self._existing_holds else writes.placed).append(row)
         for (caller, key), outcome in self._to_store.items():
@@ -390,11 +497,39 @@ def _settles_a_hold(movement: Movement) -> bool:
 
 def _most_entries(movement: Movement) -> int:
     """How many operations a movement may append: the ids a batch draws before deciding."""
-    if isinstance(movement, TransferFunds):
+    if isinstance(movement, TransferFunds | ReverseTransfer):
         return 2
-    if isinstance(movement, Deposit | Withdrawal | CaptureHold):
+    if isinstance(movement, Deposit | Withdrawal | CaptureHold | ReverseOperation):
         return 1
     return 0
+
+
+def _reversed(commands: list[Command]) -> tuple[list[int], list[uuid.UUID]]:
+    """The operations and the transfers the batch's reversals name."""
+    operations = [
+        c.movement.operation_id for c in commands if isinstance(c.movement, ReverseOperation)
+    ]
+    transfers = [
+        c.movement.transfer_id for c in commands if isinstance(c.movement, ReverseTransfer)
+    ]
+    return operations, transfers
+
+
+def _references_asked(
+    commands: list[Command],
+) -> tuple[list[tuple[uuid.UUID, str]], list[tuple[uuid.UUID, str]], list[str]]:
+    """The references the batch's writes would take: (wallet, reference) of operations, of
+    holds, and the transfers' references."""
+    operations, holds, transfers = [], [], []
+    for command in commands:
+        movement = command.movement
+        if isinstance(movement, Deposit | Withdrawal) and movement.reference is not None:
+            operations.append((movement.wallet_id, movement.reference))
+        elif isinstance(movement, PlaceHold) and movement.reference is not None:
+            holds.append((movement.wallet_id, movement.reference))
+        elif isinstance(movement, TransferFunds) and movement.reference is not None:
+            transfers.append(movement.reference)
+    return operations, holds, transfers
 
 
 def _first_of_each_key(
@@ -425,6 +560,8 @@ def _count(command: Command, decided: Decided) -> None:
         return
     if isinstance(outcome, Operation | Transfer):
         metrics.record_money(outcome.currency, kind, outcome.amount)
+    elif isinstance(outcome, Reversal):
+        metrics.record_money(outcome.entries[0].currency, kind, outcome.entries[0].amount)
     elif isinstance(outcome, Hold) and outcome.status is HoldStatus.CAPTURED:
         assert outcome.captured_amount is not None
         metrics.record_money(outcome.currency, kind, outcome.captured_amount)

@@ -17,9 +17,10 @@ class LedgerError(Exception):
 class StoredRefusal(LedgerError):
     """A refusal read back from the idempotency store, to be answered again as it was."""
 
-    def __init__(self, code: str, detail: str) -> None:
+    def __init__(self, code: str, detail: str, existing_id: str | None = None) -> None:
         super().__init__(detail)
         self.code = code
+        self.existing_id = existing_id
 
 
 class InvalidRequest(LedgerError):
@@ -168,3 +169,34 @@ class WebhookLimitReached(LedgerError):
 
     def __init__(self, most: int) -> None:
         super().__init__(f"At most {most} webhook endpoints; delete one first.")
+
+
+class OperationNotFound(LedgerError):
+    code = "operation_not_found"
+
+    def __init__(self, operation_id: object) -> None:
+        super().__init__(f"Operation {operation_id} does not exist.")
+
+
+class NotReversible(LedgerError):
+    code = "not_reversible"
+
+    def __init__(self, operation_id: object, why: str) -> None:
+        super().__init__(f"Operation {operation_id} cannot be reversed: {why}.")
+
+
+class ReversalExceedsOriginal(LedgerError):
+    code = "reversal_exceeds_original"
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"The reversal exceeds the original: {why}.")
+
+
+class ReferenceExists(LedgerError):
+    """The reference names an object already; `existing_id` is that object's id."""
+
+    code = "reference_exists"
+
+    def __init__(self, kind: str, reference: str, existing_id: object) -> None:
+        super().__init__(f"The reference {reference!r} is taken by {kind} {existing_id}.")
+        self.existing_id = existing_id

@@ -27,12 +27,14 @@ from wallet_api import metrics
 from wallet_api.events.outbox import Outbox, empty_wallet
 from wallet_api.ledger import rules
 from wallet_api.ledger.commands import Command
+from wallet_api.ledger.currencies import minor_units
 from wallet_api.ledger.errors import LedgerError
 from wallet_api.ledger.idempotency import fingerprint, stored
 from wallet_api.ledger.records import (
     Operation,
     Record,
     hold_record,
+    minor_to_decimal,
     operation_record,
     transfer_record,
 )
@@ -78,6 +80,8 @@ class _Plan:
     # For each outcome that is an operation: the ordinal of the number that becomes its id.
     operation_ordinals: list[int | None] = field(default_factory=list)
     final: dict[uuid.UUID, WalletState] = field(default_factory=dict)
+    # For each operation's ordinal: its wallet's balance right after it, as decided.
+    balances_after: dict[int, tuple[uuid.UUID, int]] = field(default_factory=dict)
 
 
 class GuardedBatches:
@@ -110,7 +114,7 @@ class GuardedBatches:
             return None
         try:
             async with self._db.hot() as connection:
-                numbers = await store.write_guarded(connection, plan.writes, self._ttl)
+                landed = await store.write_guarded(connection, plan.writes, self._ttl)
         except (GuardsMissed, StorageConflict) as missed:
             if isinstance(missed, StorageConflict):
                 # Rolled back whole, like a locked batch's conflict: it runs again, locked.
@@ -125,7 +129,7 @@ class GuardedBatches:
         for wallet in plan.final.values():
             self._remember(wallet)
         return [
-            _numbered(outcome, ordinal, numbers)
+            _landed(outcome, ordinal, plan, landed)
             for outcome, ordinal in zip(plan.outcomes, plan.operation_ordinals, strict=True)
         ]
 
@@ -157,6 +161,13 @@ class GuardedBatches:
                 wallets[wallet.id] = wallet
             outcome, ordinal = _outcome(command.movement, decision, wallets, writes, number, now)
             writes.events.append((outbox.add(number, outcome, now), ordinal))
+            for entry_ordinal, entry in zip(
+                range(number + 1, writes.numbers + 1), decision.entries, strict=True
+            ):
+                plan.balances_after[entry_ordinal] = (
+                    entry.wallet_id,
+                    wallets[entry.wallet_id].balance,
+                )
             for hold in decision.holds:
                 expiry = new_expiries.get(hold.wallet_id, hold.expires_at)
                 new_expiries[hold.wallet_id] = min(expiry, hold.expires_at)
@@ -178,6 +189,9 @@ class GuardedBatches:
                 new_expiry = new_expiries.get(wallet_id)
                 writes.guards.append(guard_for(start, final, new_expiry, margins))
         plan.final = wallets
+        # The statement learns each balance after only as it lands: it gets each as an offset
+        # from the balance the batch leaves on the wallet.
+        writes.entries = [_with_offset(entry, plan, wallets) for entry in writes.entries]
         return plan
 
     def _remember(self, wallet: WalletState) -> None:
@@ -187,11 +201,17 @@ class GuardedBatches:
 
 
 def _guardable(commands: Sequence[Command]) -> bool:
-    """Commands of the kinds a guarded batch takes, each key at most once."""
+    """Commands of the kinds a guarded batch takes, each key at most once, none with a
+    reference or metadata (a reference is checked against the stored ones, under the lock)."""
     keys = [(c.key.caller, c.key.key) for c in commands if c.key is not None]
     if len(keys) != len(set(keys)):
         return False
-    return all(isinstance(command.movement, GUARDABLE) for command in commands)
+    return all(
+        isinstance(c.movement, GUARDABLE)
+        and c.movement.reference is None
+        and not c.movement.metadata
+        for c in commands
+    )
 
 
 def _only_deposited(commands: Sequence[Command]) -> set[uuid.UUID]:
@@ -225,6 +245,7 @@ def _outcome(
     for entry in change.entries:
         writes.numbers += 1
         ordinals.append(writes.numbers)
+        # The last two (the balance after, and the currency's digits) are set once planned.
         writes.entries.append(
             (
                 writes.numbers,
@@ -232,6 +253,8 @@ def _outcome(
                 entry.operation_type.value,
                 entry.amount,
                 entry.transfer_id,
+                0,
+                0,
             )
         )
     first = change.entries[0]
@@ -242,8 +265,8 @@ def _outcome(
             (first.transfer_id, movement.from_wallet_id, movement.to_wallet_id, first.amount)
         )
         return transfer_record(movement, first, currency, now), None
-    # The operation's id is drawn by the statement: 0 until then.
-    return operation_record(first, 0, currency, now), ordinals[0]
+    # The operation's id and balance after are known once the statement ran: 0 and None till then.
+    return operation_record(first, 0, currency, now, None), ordinals[0]
 
 
 def guard_for(
@@ -284,8 +307,26 @@ def new_id_for(movement: rules.Movement) -> uuid.UUID:
     return _NO_ID
 
 
-def _numbered(outcome: Record, ordinal: int | None, numbers: list[int]) -> Record:
+def _with_offset(
+    entry: tuple[int, uuid.UUID, str, int, uuid.UUID | None, int, int],
+    plan: _Plan,
+    final: dict[uuid.UUID, WalletState],
+) -> tuple[int, uuid.UUID, str, int, uuid.UUID | None, int, int]:
+    """The entry with its balance after as an offset from its wallet's final balance."""
+    wallet_id, balance_after = plan.balances_after[entry[0]]
+    wallet = final[wallet_id]
+    return (*entry[:5], balance_after - wallet.balance, minor_units(wallet.currency))
+
+
+def _landed(outcome: Record, ordinal: int | None, plan: _Plan, landed: store.Landed) -> Record:
+    """The outcome with what only the statement knew: an operation's id and balance after."""
     if ordinal is None:
         return outcome
     assert isinstance(outcome, Operation)
-    return replace(outcome, id=numbers[ordinal - 1])
+    wallet_id, decided = plan.balances_after[ordinal]
+    balance_after = landed.balances[wallet_id] - plan.final[wallet_id].balance + decided
+    return replace(
+        outcome,
+        id=landed.numbers[ordinal - 1],
+        balance_after=minor_to_decimal(balance_after, outcome.currency),
+    )

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from wallet_api.ledger import amounts
 from wallet_api.ledger.currencies import minor_units
 from wallet_api.ledger.errors import InvalidCursor
-from wallet_api.ledger.records import Operation
+from wallet_api.ledger.records import Operation, metadata_pairs
 from wallet_api.ledger.rules import OperationType
 from wallet_api.ledger.wallets import Wallets
 from wallet_api.storage import wallets as store
@@ -32,6 +32,7 @@ class HistoryQuery:
     operation_type: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    reference: str | None = None
 
 
 def encode_cursor(last_id: int) -> str:
@@ -78,6 +79,7 @@ class History:
                 created_after=query.created_after or EARLIEST,
                 created_before=query.created_before or LATEST,
                 limit=query.limit + 1,
+                reference=query.reference,
             )
         items = [operation_from_row(row, wallet.currency) for row in rows[: query.limit]]
         has_more = len(rows) > query.limit
@@ -85,13 +87,18 @@ class History:
 
 
 def operation_from_row(row: store.OperationRow, currency: str) -> Operation:
+    digits = minor_units(currency)
     return Operation(
         id=row.id,
         wallet_id=row.wallet_id,
         operation_type=OperationType(row.operation_type),
-        amount=amounts.from_minor_units(row.amount_minor, minor_units(currency)),
+        amount=amounts.from_minor_units(row.amount_minor, digits),
         currency=currency,
         created_at=row.created_at,
         transfer_id=row.transfer_id,
         hold_id=row.hold_id,
+        balance_after=amounts.from_minor_units(row.balance_after, digits),
+        reverses_id=row.reverses_id,
+        reference=row.reference,
+        metadata=metadata_pairs(row.metadata),
     )

@@ -12,8 +12,8 @@ from wallet_api.ledger.currencies import minor_units
 from wallet_api.ledger.engine import Engine
 from wallet_api.ledger.errors import HoldNotFound
 from wallet_api.ledger.idempotency import IdempotencyKey
-from wallet_api.ledger.records import Hold
-from wallet_api.ledger.rules import CaptureHold, HoldStatus, PlaceHold, VoidHold
+from wallet_api.ledger.records import Hold, metadata_pairs
+from wallet_api.ledger.rules import CaptureHold, HoldStatus, Metadata, PlaceHold, VoidHold
 from wallet_api.storage import holds as store
 from wallet_api.storage.database import Database
 
@@ -37,8 +37,10 @@ class Holds:
         amount: Decimal,
         expires_in_seconds: int,
         key: IdempotencyKey | None = None,
+        reference: str | None = None,
+        metadata: Metadata = (),
     ) -> Decided:
-        movement = PlaceHold(wallet_id, amount, expires_in_seconds)
+        movement = PlaceHold(wallet_id, amount, expires_in_seconds, reference, metadata)
         decided = await self._engine.submit(Command(movement, (wallet_id,), key))
         if isinstance(decided.outcome, Hold):
             self._remember(decided.outcome)
@@ -106,4 +108,6 @@ def hold_from_row(row: store.HoldRow) -> Hold:
         captured_amount=None if captured is None else amounts.from_minor_units(captured, digits),
         expires_at=row.expires_at,
         created_at=row.created_at,
+        reference=row.reference,
+        metadata=metadata_pairs(row.metadata),
     )

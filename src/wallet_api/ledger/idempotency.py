@@ -14,8 +14,8 @@ from typing import Any
 import orjson
 
 from wallet_api.ledger.errors import LedgerError, StoredRefusal
-from wallet_api.ledger.records import Hold, Operation, Record, Transfer
-from wallet_api.ledger.rules import HoldStatus, Movement, OperationType
+from wallet_api.ledger.records import Hold, Operation, Record, Reversal, Transfer
+from wallet_api.ledger.rules import HoldStatus, Metadata, Movement, OperationType
 
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7E]{1,255}$"
 
@@ -46,13 +46,22 @@ def _canonical(value: object) -> object:
     return value
 
 
-_KINDS: dict[type[Any], str] = {Operation: "operation", Transfer: "transfer", Hold: "hold"}
+_KINDS: dict[type[Any], str] = {
+    Operation: "operation",
+    Transfer: "transfer",
+    Hold: "hold",
+    Reversal: "reversal",
+}
 
 
 def stored(outcome: Record | LedgerError) -> str:
     """The outcome as the idempotency store keeps it (JSON, amounts as exact strings)."""
     if isinstance(outcome, LedgerError):
-        document: dict[str, Any] = {"refusal": {"code": outcome.code, "detail": outcome.detail}}
+        refusal = {"code": outcome.code, "detail": outcome.detail}
+        existing = getattr(outcome, "existing_id", None)
+        if existing is not None:
+            refusal["existing_id"] = str(existing)
+        document: dict[str, Any] = {"refusal": refusal}
     else:
         document = {_KINDS[type(outcome)]: dataclasses.asdict(outcome)}
     return orjson.dumps(document, default=str).decode()
@@ -62,18 +71,11 @@ def restored(text: str) -> Record | LedgerError:
     """The outcome `stored` wrote, as it was."""
     ((kind, fields),) = orjson.loads(text).items()
     if kind == "refusal":
-        return StoredRefusal(fields["code"], fields["detail"])
+        return StoredRefusal(fields["code"], fields["detail"], fields.get("existing_id"))
     if kind == "operation":
-        return Operation(
-            id=fields["id"],
-            wallet_id=uuid.UUID(fields["wallet_id"]),
-            operation_type=OperationType(fields["operation_type"]),
-            amount=Decimal(fields["amount"]),
-            currency=fields["currency"],
-            created_at=datetime.fromisoformat(fields["created_at"]),
-            transfer_id=_uuid_or_none(fields["transfer_id"]),
-            hold_id=_uuid_or_none(fields["hold_id"]),
-        )
+        return _operation(fields)
+    if kind == "reversal":
+        return Reversal(tuple(_operation(entry) for entry in fields["entries"]))
     if kind == "transfer":
         return Transfer(
             id=uuid.UUID(fields["id"]),
@@ -82,6 +84,8 @@ def restored(text: str) -> Record | LedgerError:
             amount=Decimal(fields["amount"]),
             currency=fields["currency"],
             created_at=datetime.fromisoformat(fields["created_at"]),
+            reference=fields.get("reference"),
+            metadata=_metadata(fields.get("metadata")),
         )
     captured = fields["captured_amount"]
     return Hold(
@@ -93,7 +97,31 @@ def restored(text: str) -> Record | LedgerError:
         captured_amount=None if captured is None else Decimal(captured),
         expires_at=datetime.fromisoformat(fields["expires_at"]),
         created_at=datetime.fromisoformat(fields["created_at"]),
+        reference=fields.get("reference"),
+        metadata=_metadata(fields.get("metadata")),
     )
+
+
+def _operation(fields: dict[str, Any]) -> Operation:
+    balance_after = fields.get("balance_after")
+    return Operation(
+        id=fields["id"],
+        wallet_id=uuid.UUID(fields["wallet_id"]),
+        operation_type=OperationType(fields["operation_type"]),
+        amount=Decimal(fields["amount"]),
+        currency=fields["currency"],
+        created_at=datetime.fromisoformat(fields["created_at"]),
+        transfer_id=_uuid_or_none(fields["transfer_id"]),
+        hold_id=_uuid_or_none(fields["hold_id"]),
+        balance_after=None if balance_after is None else Decimal(balance_after),
+        reverses_id=fields.get("reverses_id"),
+        reference=fields.get("reference"),
+        metadata=_metadata(fields.get("metadata")),
+    )
+
+
+def _metadata(pairs: list[list[str]] | None) -> Metadata:
+    return tuple((key, value) for key, value in pairs or ())
 
 
 def _uuid_or_none(value: str | None) -> uuid.UUID | None:

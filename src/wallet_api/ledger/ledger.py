@@ -8,6 +8,8 @@ from datetime import timedelta
 from wallet_api.ledger.engine import Engine
 from wallet_api.ledger.history import History
 from wallet_api.ledger.holds import Holds
+from wallet_api.ledger.reports import Reports
+from wallet_api.ledger.reversals import Reversals
 from wallet_api.ledger.transfers import Transfers
 from wallet_api.ledger.wallets import Wallets
 from wallet_api.storage import idempotency as idempotency_store
@@ -32,6 +34,8 @@ class Ledger:
         self.transfers = Transfers(database, self.engine)
         self.holds = Holds(database, self.engine)
         self.history = History(database, self.wallets)
+        self.reversals = Reversals(database, self.engine)
+        self.reports = Reports(database, self.wallets)
 
     async def is_ready(self) -> bool:
         """The database answers and its schema is at the newest migration."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -26,7 +26,12 @@ from wallet_api.ledger.errors import (
     InsufficientFunds,
     InvalidAmount,
     LedgerError,
+    NotReversible,
+    OperationNotFound,
+    ReferenceExists,
+    ReversalExceedsOriginal,
     SameWallet,
+    TransferNotFound,
     WalletNotFound,
 )
 
@@ -37,10 +42,26 @@ class OperationType(enum.StrEnum):
     TRANSFER_IN = "TRANSFER_IN"
     TRANSFER_OUT = "TRANSFER_OUT"
     HOLD_CAPTURE = "HOLD_CAPTURE"
+    REVERSAL = "REVERSAL"
 
 
-# Operation types that add to a balance; every other type takes away from it.
+# Operation types that add to a balance; every other type takes away from it, but a REVERSAL,
+# which goes the other way from the operation it reverses (see `credits`).
 CREDIT_TYPES = frozenset((OperationType.DEPOSIT, OperationType.TRANSFER_IN))
+
+
+def credits(operation_type: OperationType, reversed_type: OperationType | None = None) -> bool:
+    """Whether an operation adds to its wallet's balance; a REVERSAL needs the type of the
+    operation it reverses."""
+    if operation_type is OperationType.REVERSAL:
+        assert reversed_type is not None, "a reversal names what it reverses"
+        return reversed_type not in CREDIT_TYPES
+    return operation_type in CREDIT_TYPES
+
+
+# What a write may carry to find it again: a reference (unique per wallet for deposits,
+# withdrawals and holds, unique among transfers) and metadata, as (key, value) pairs.
+Metadata = tuple[tuple[str, str], ...]
 
 
 class HoldStatus(enum.StrEnum):
@@ -91,12 +112,16 @@ class HoldState:
 class Deposit:
     wallet_id: uuid.UUID
     amount: Decimal
+    reference: str | None = None
+    metadata: Metadata = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Withdrawal:
     wallet_id: uuid.UUID
     amount: Decimal
+    reference: str | None = None
+    metadata: Metadata = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +129,8 @@ class TransferFunds:
     from_wallet_id: uuid.UUID
     to_wallet_id: uuid.UUID
     amount: Decimal
+    reference: str | None = None
+    metadata: Metadata = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +138,8 @@ class PlaceHold:
     wallet_id: uuid.UUID
     amount: Decimal
     expires_in_seconds: int
+    reference: str | None = None
+    metadata: Metadata = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +161,33 @@ class LapseHold:
     hold_id: uuid.UUID
 
 
-Movement = Deposit | Withdrawal | TransferFunds | PlaceHold | CaptureHold | VoidHold | LapseHold
+@dataclass(frozen=True, slots=True)
+class ReverseOperation:
+    """Undo all or part of a deposit, a withdrawal or a capture with a REVERSAL the other way."""
+
+    operation_id: int
+    amount: Decimal | None  # None: what is left to reverse
+
+
+@dataclass(frozen=True, slots=True)
+class ReverseTransfer:
+    """Undo all or part of a transfer: a REVERSAL on each of its wallets."""
+
+    transfer_id: uuid.UUID
+    amount: Decimal | None  # None: what is left to reverse
+
+
+Movement = (
+    Deposit
+    | Withdrawal
+    | TransferFunds
+    | PlaceHold
+    | CaptureHold
+    | VoidHold
+    | LapseHold
+    | ReverseOperation
+    | ReverseTransfer
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +199,34 @@ class Entry:
     amount: int
     transfer_id: uuid.UUID | None = None
     hold_id: uuid.UUID | None = None
+    reverses_id: int | None = None
+    reference: str | None = None
+    metadata: Metadata = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OperationState:
+    """An operation as a reversal sees it: what it moved and how much of it was reversed."""
+
+    id: int
+    wallet_id: uuid.UUID
+    operation_type: OperationType
+    amount: int
+    reversed: int
+    transfer_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TransferState:
+    """A transfer as a reversal sees it, with the operations of its two legs."""
+
+    id: uuid.UUID
+    from_wallet_id: uuid.UUID
+    to_wallet_id: uuid.UUID
+    amount: int
+    reversed: int
+    out_operation_id: int
+    in_operation_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +237,7 @@ class Change:
     wallets: tuple[WalletState, ...] = ()
     holds: tuple[HoldState, ...] = ()
     entries: tuple[Entry, ...] = ()
+    reversed: tuple[OperationState | TransferState, ...] = ()
 
 
 class Quantity(enum.Enum):
@@ -182,6 +266,11 @@ class Books:
     now: datetime
     default_currency: str
     margins: list[Margin] | None = None
+    # (kind, wallet or None, reference) -> the id of the object that holds it: kind "operation"
+    # and "hold" per wallet, "transfer" among all transfers.
+    references: Mapping[tuple[str, uuid.UUID | None, str], object] = field(default_factory=dict)
+    operations: Mapping[int, OperationState] = field(default_factory=dict)
+    transfers: Mapping[uuid.UUID, TransferState] = field(default_factory=dict)
 
 
 Decision = Change | LedgerError
@@ -205,6 +294,10 @@ def decide(movement: Movement, books: Books, new_id: uuid.UUID) -> Decision:
             return void_hold(movement, books)
         case LapseHold():
             return lapse_hold(movement, books)
+        case ReverseOperation():
+            return reverse_operation(movement, books)
+        case ReverseTransfer():
+            return reverse_transfer(movement, books)
     raise AssertionError(f"unknown movement {movement!r}")
 
 
@@ -213,13 +306,19 @@ def deposit(movement: Deposit, books: Books) -> Decision:
     amount = scaled(movement.amount, wallet.currency)
     if isinstance(amount, InvalidAmount):
         return amount
+    if taken := _reference_taken("operation", wallet.id, movement.reference, books):
+        return taken
     if _above_limit(wallet, amount, books):
         return BalanceLimitExceeded(wallet.id)
     # All validation is complete.
-    return Change(
-        wallets=(replace(wallet, balance=wallet.balance + amount),),
-        entries=(Entry(wallet.id, OperationType.DEPOSIT, amount),),
+    entry = Entry(
+        wallet.id,
+        OperationType.DEPOSIT,
+        amount,
+        reference=movement.reference,
+        metadata=movement.metadata,
     )
+    return Change(wallets=(replace(wallet, balance=wallet.balance + amount),), entries=(entry,))
 
 
 def withdraw(movement: Withdrawal, books: Books) -> Decision:
@@ -229,13 +328,19 @@ def withdraw(movement: Withdrawal, books: Books) -> Decision:
     amount = scaled(movement.amount, wallet.currency)
     if isinstance(amount, InvalidAmount):
         return amount
+    if taken := _reference_taken("operation", wallet.id, movement.reference, books):
+        return taken
     if _short_of(wallet, amount, books):
         return InsufficientFunds(wallet.id)
     # All validation is complete.
-    return Change(
-        wallets=(replace(wallet, balance=wallet.balance - amount),),
-        entries=(Entry(wallet.id, OperationType.WITHDRAW, amount),),
+    entry = Entry(
+        wallet.id,
+        OperationType.WITHDRAW,
+        amount,
+        reference=movement.reference,
+        metadata=movement.metadata,
     )
+    return Change(wallets=(replace(wallet, balance=wallet.balance - amount),), entries=(entry,))
 
 
 def transfer(movement: TransferFunds, books: Books, transfer_id: uuid.UUID) -> Decision:
@@ -252,19 +357,29 @@ def transfer(movement: TransferFunds, books: Books, transfer_id: uuid.UUID) -> D
     amount = scaled(movement.amount, source.currency)
     if isinstance(amount, InvalidAmount):
         return amount
+    if taken := _reference_taken("transfer", None, movement.reference, books):
+        return taken
     if _short_of(source, amount, books):
         return InsufficientFunds(source.id)
     if _above_limit(target, amount, books):
         return BalanceLimitExceeded(target.id)
     # All validation is complete.
+    out = Entry(
+        source.id,
+        OperationType.TRANSFER_OUT,
+        amount,
+        transfer_id,
+        reference=movement.reference,
+        metadata=movement.metadata,
+    )
     return Change(
         wallets=(
             replace(source, balance=source.balance - amount),
             replace(target, balance=target.balance + amount),
         ),
         entries=(
-            Entry(source.id, OperationType.TRANSFER_OUT, amount, transfer_id=transfer_id),
-            Entry(target.id, OperationType.TRANSFER_IN, amount, transfer_id=transfer_id),
+            out,
+            replace(out, wallet_id=target.id, operation_type=OperationType.TRANSFER_IN),
         ),
     )
 
@@ -276,6 +391,8 @@ def place_hold(movement: PlaceHold, books: Books, hold_id: uuid.UUID) -> Decisio
     amount = scaled(movement.amount, wallet.currency)
     if isinstance(amount, InvalidAmount):
         return amount
+    if taken := _reference_taken("hold", wallet.id, movement.reference, books):
+        return taken
     if _short_of(wallet, amount, books):
         return InsufficientFunds(wallet.id)
     # All validation is complete.
@@ -331,6 +448,85 @@ def lapse_hold(movement: LapseHold, books: Books) -> Decision:
         return HoldNotActive(hold.id, hold.status)
     # All validation is complete.
     return _released(hold, books, HoldStatus.EXPIRED)
+
+
+def reverse_operation(movement: ReverseOperation, books: Books) -> Decision:
+    original = books.operations.get(movement.operation_id)
+    if original is None:
+        return OperationNotFound(movement.operation_id)
+    if original.operation_type is OperationType.REVERSAL:
+        return NotReversible(original.id, "a reversal is not reversed; make a new operation")
+    if original.transfer_id is not None:
+        return NotReversible(original.id, f"reverse its transfer, {original.transfer_id}")
+    wallet = books.wallets[original.wallet_id]
+    amount = _to_reverse(movement.amount, original.amount - original.reversed, wallet)
+    if isinstance(amount, LedgerError):
+        return amount
+    credit = credits(OperationType.REVERSAL, original.operation_type)
+    if not credit and _short_of(wallet, amount, books):
+        return InsufficientFunds(wallet.id)
+    if credit and _above_limit(wallet, amount, books):
+        return BalanceLimitExceeded(wallet.id)
+    # All validation is complete.
+    balance = wallet.balance + amount if credit else wallet.balance - amount
+    return Change(
+        wallets=(replace(wallet, balance=balance),),
+        entries=(Entry(wallet.id, OperationType.REVERSAL, amount, reverses_id=original.id),),
+        reversed=(replace(original, reversed=original.reversed + amount),),
+    )
+
+
+def reverse_transfer(movement: ReverseTransfer, books: Books) -> Decision:
+    original = books.transfers.get(movement.transfer_id)
+    if original is None:
+        return TransferNotFound(movement.transfer_id)
+    payee = books.wallets[original.to_wallet_id]
+    payer = books.wallets[original.from_wallet_id]
+    amount = _to_reverse(movement.amount, original.amount - original.reversed, payee)
+    if isinstance(amount, LedgerError):
+        return amount
+    if _short_of(payee, amount, books):
+        return InsufficientFunds(payee.id)
+    if _above_limit(payer, amount, books):
+        return BalanceLimitExceeded(payer.id)
+    # All validation is complete.
+    back = OperationType.REVERSAL
+    return Change(
+        wallets=(
+            replace(payee, balance=payee.balance - amount),
+            replace(payer, balance=payer.balance + amount),
+        ),
+        entries=(
+            Entry(payee.id, back, amount, original.id, reverses_id=original.in_operation_id),
+            Entry(payer.id, back, amount, original.id, reverses_id=original.out_operation_id),
+        ),
+        reversed=(replace(original, reversed=original.reversed + amount),),
+    )
+
+
+def _to_reverse(asked: Decimal | None, left: int, wallet: WalletState) -> int | LedgerError:
+    """How much to reverse: what was asked, at most what is left; all that is left by default."""
+    if asked is None:
+        if left <= 0:
+            return ReversalExceedsOriginal("it is reversed in full already")
+        return left
+    amount = scaled(asked, wallet.currency)
+    if isinstance(amount, InvalidAmount):
+        return amount
+    if amount > left:
+        digits = minor_units(wallet.currency)
+        shown = amounts.format_amount(amounts.from_minor_units(left, digits), digits)
+        return ReversalExceedsOriginal(f"at most {shown} {wallet.currency} is left to reverse")
+    return amount
+
+
+def _reference_taken(
+    kind: str, wallet_id: uuid.UUID | None, reference: str | None, books: Books
+) -> ReferenceExists | None:
+    if reference is None:
+        return None
+    existing = books.references.get((kind, wallet_id, reference))
+    return None if existing is None else ReferenceExists(kind, reference, existing)
 
 
 def scaled(amount: Decimal, currency: str) -> int | InvalidAmount:

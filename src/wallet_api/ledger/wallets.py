@@ -15,7 +15,7 @@ from wallet_api.ledger.errors import WalletExists, WalletNotFound
 from wallet_api.ledger.idempotency import IdempotencyKey
 from wallet_api.ledger.queues import SharedReads
 from wallet_api.ledger.records import Wallet
-from wallet_api.ledger.rules import Deposit, OperationType, Withdrawal
+from wallet_api.ledger.rules import Deposit, Metadata, OperationType, Withdrawal
 from wallet_api.storage import events as event_store
 from wallet_api.storage import wallets as store
 from wallet_api.storage.database import Database
@@ -53,12 +53,14 @@ class Wallets:
         operation_type: OperationType,
         amount: Decimal,
         key: IdempotencyKey | None = None,
+        reference: str | None = None,
+        metadata: Metadata = (),
     ) -> Decided:
         """Deposit (opening the wallet if new) or withdraw."""
         if operation_type is OperationType.DEPOSIT:
-            movement: Deposit | Withdrawal = Deposit(wallet_id, amount)
+            movement: Deposit | Withdrawal = Deposit(wallet_id, amount, reference, metadata)
         else:
-            movement = Withdrawal(wallet_id, amount)
+            movement = Withdrawal(wallet_id, amount, reference, metadata)
         return await self._engine.submit(Command(movement, (wallet_id,), key))
 
     async def _read(self, wallet_id: Hashable) -> Wallet:

@@ -20,6 +20,9 @@ class WalletTotals:
     operations: int
     held_minor: int
     active_holds_minor: int
+    # operations whose balance_after is not the balance their wallet's operations add up to
+    # right after them, in id order
+    balances_after_wrong: int = 0
 
 
 # One statement per batch: each wallet's balance and its operations are read on one snapshot,
@@ -40,13 +43,25 @@ _WALLET_BATCH = text(
     )
     SELECT w.id, w.currency, w.balance_minor,
            COALESCE(t.total, 0) AS operations_total_minor, COALESCE(t.count, 0) AS operations,
-           w.held_minor, COALESCE(held.total, 0) AS active_holds_minor
+           w.held_minor, COALESCE(held.total, 0) AS active_holds_minor,
+           COALESCE(t.wrong, 0) AS balances_after_wrong
     FROM batch w
     LEFT JOIN LATERAL (
-        SELECT sum(CASE WHEN o.operation_type = ANY(:credit_types)
-                        THEN o.amount_minor ELSE -o.amount_minor END) AS total,
-               count(*) AS count
-        FROM operations o WHERE o.wallet_id = w.id
+        SELECT sum(signed) AS total, count(*) AS count,
+               count(*) FILTER (WHERE balance_after <> running) AS wrong
+        FROM (
+            SELECT o.balance_after, s.signed, sum(s.signed) OVER (ORDER BY o.id) AS running
+            FROM operations o
+            LEFT JOIN operations r ON r.id = o.reverses_id
+            -- rules.credits: a REVERSAL goes the other way from what it reverses
+            CROSS JOIN LATERAL (
+                SELECT CASE WHEN o.operation_type = ANY(:credit_types)
+                              OR (o.operation_type = 'REVERSAL'
+                                  AND NOT r.operation_type = ANY(:credit_types))
+                            THEN o.amount_minor ELSE -o.amount_minor END AS signed
+            ) s
+            WHERE o.wallet_id = w.id
+        ) running
     ) t ON true
     LEFT JOIN held ON held.wallet_id = w.id
     ORDER BY w.id

@@ -43,6 +43,40 @@ class BatchHold:
     created_at: datetime
     placed_seq: int | None = None  # the numbers of the decisions that placed it and ended it
     settled_seq: int | None = None
+    reference: str | None = None
+    metadata: str | None = None  # JSON
+
+
+@dataclass(frozen=True, slots=True)
+class BatchEntry:
+    """An operation row as a batch writes it."""
+
+    id: int
+    wallet_id: uuid.UUID
+    operation_type: str
+    amount_minor: int
+    balance_after: int
+    transfer_id: uuid.UUID | None = None
+    hold_id: uuid.UUID | None = None
+    reverses_id: int | None = None
+    reference: str | None = None
+    metadata: str | None = None  # JSON
+
+
+@dataclass(frozen=True, slots=True)
+class Original:
+    """An operation or a transfer a batch reverses, and how much of it is reversed already.
+    For a transfer, `id` is the transfer's and the legs' operation ids come with it."""
+
+    id: int | uuid.UUID
+    wallet_id: uuid.UUID  # a transfer's payer
+    other_wallet_id: uuid.UUID | None  # a transfer's payee
+    operation_type: str  # TRANSFER for a transfer
+    amount_minor: int
+    reversed_minor: int
+    transfer_id: uuid.UUID | None
+    out_operation_id: int | None
+    in_operation_id: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +104,13 @@ class Writes:
 
     opened: list[BatchWallet] = field(default_factory=list)
     updated: list[BatchWallet] = field(default_factory=list)
-    transfers: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, int]] = field(default_factory=list)
-    placed: list[BatchHold] = field(default_factory=list)
-    settled: list[BatchHold] = field(default_factory=list)
-    # (id, wallet, type, amount, transfer id, hold id)
-    entries: list[tuple[int, uuid.UUID, str, int, uuid.UUID | None, uuid.UUID | None]] = field(
+    # (id, from, to, amount, reference, metadata JSON)
+    transfers: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, int, str | None, str | None]] = field(
         default_factory=list
     )
+    placed: list[BatchHold] = field(default_factory=list)
+    settled: list[BatchHold] = field(default_factory=list)
+    entries: list[BatchEntry] = field(default_factory=list)
     answers: list[tuple[int, str, str]] = field(default_factory=list)  # caller, key, outcome
     released: list[tuple[int, str]] = field(default_factory=list)  # caller, key
     events: list[EventRow] = field(default_factory=list)
@@ -142,7 +176,8 @@ _LOCK = """
 # The holds a batch captures or voids, and those past their expiry on the wallets it locked
 # whose `holds_expire_at` has passed. Every writer of a hold locks its wallet first.
 _HOLDS = """
-    SELECT id, wallet_id, amount_minor, status, captured_minor, expires_at, created_at
+    SELECT id, wallet_id, amount_minor, status, captured_minor, expires_at, created_at,
+           placed_seq, settled_seq, reference, metadata::text
     FROM holds
     WHERE id = ANY($1::uuid[])
        OR (wallet_id = ANY($2::uuid[]) AND status = 'ACTIVE' AND expires_at <= now())
@@ -156,6 +191,41 @@ _NEXT_EXPIRIES = """
         WHERE h.wallet_id = w.id AND h.status = 'ACTIVE' AND h.expires_at > now()
     )
     FROM unnest($1::uuid[]) AS w(id)
+    """
+
+# The references a batch's writes would take, and who holds each already. Every writer of an
+# operation or a hold locks its wallet first, so under the batch's locks these stay true; two
+# transfers between other wallets could still take one transfer reference at once: the unique
+# index refuses the second, and its batch runs again.
+_REFERENCES = """
+    SELECT 'operation', o.wallet_id, o.reference, o.id::text
+    FROM operations o JOIN unnest($1::uuid[], $2::text[]) AS r(wallet_id, reference)
+      ON o.wallet_id = r.wallet_id AND o.reference = r.reference
+    WHERE o.transfer_id IS NULL AND o.hold_id IS NULL AND o.reverses_id IS NULL
+    UNION ALL
+    SELECT 'hold', h.wallet_id, h.reference, h.id::text
+    FROM holds h JOIN unnest($3::uuid[], $4::text[]) AS r(wallet_id, reference)
+      ON h.wallet_id = r.wallet_id AND h.reference = r.reference
+    UNION ALL
+    SELECT 'transfer', NULL, t.reference, t.id::text
+    FROM transfers t WHERE t.reference = ANY($5::text[])
+    """
+
+# The operations and transfers a batch reverses, with what their reversals took so far; read
+# under the locks of their wallets, which every reversal takes.
+_ORIGINALS = """
+    SELECT o.id::text, o.wallet_id, NULL::uuid, o.operation_type, o.amount_minor,
+           COALESCE((SELECT sum(r.amount_minor) FROM operations r WHERE r.reverses_id = o.id), 0),
+           o.transfer_id, NULL::bigint, NULL::bigint
+    FROM operations o WHERE o.id = ANY($1::bigint[])
+    UNION ALL
+    SELECT t.id::text, t.from_wallet_id, t.to_wallet_id, 'TRANSFER', t.amount_minor,
+           COALESCE((SELECT sum(r.amount_minor) FROM operations r WHERE r.reverses_id = i.id), 0),
+           t.id, o.id, i.id
+    FROM transfers t
+    JOIN operations o ON o.transfer_id = t.id AND o.operation_type = 'TRANSFER_OUT'
+    JOIN operations i ON i.transfer_id = t.id AND i.operation_type = 'TRANSFER_IN'
+    WHERE t.id = ANY($2::uuid[])
     """
 
 # A new statement, so a new snapshot: it sees the answers committed while the claim waited.
@@ -180,13 +250,20 @@ _WRITE = """
              AS u(id, balance, held, next_expiry)
         WHERE w.id = u.id
     ), transferred AS (
-        INSERT INTO transfers (id, from_wallet_id, to_wallet_id, amount_minor)
-        SELECT * FROM unnest($10::uuid[], $11::uuid[], $12::uuid[], $13::bigint[])
+        INSERT INTO transfers (id, from_wallet_id, to_wallet_id, amount_minor, reference,
+                               metadata)
+        SELECT t.id, t.from_id, t.to_id, t.amount, t.reference, t.metadata::jsonb
+        FROM unnest($10::uuid[], $11::uuid[], $12::uuid[], $13::bigint[], $45::text[],
+                    $46::text[]) AS t(id, from_id, to_id, amount, reference, metadata)
     ), placed AS (
         INSERT INTO holds (id, wallet_id, amount_minor, status, captured_minor, expires_at,
-                           placed_seq, settled_seq)
-        SELECT * FROM unnest($14::uuid[], $15::uuid[], $16::bigint[], $17::text[], $18::bigint[],
-                             $19::timestamptz[], $20::bigint[], $21::bigint[])
+                           placed_seq, settled_seq, reference, metadata)
+        SELECT h.id, h.wallet_id, h.amount, h.status, h.captured, h.expires_at, h.placed_seq,
+               h.settled_seq, h.reference, h.metadata::jsonb
+        FROM unnest($14::uuid[], $15::uuid[], $16::bigint[], $17::text[], $18::bigint[],
+                    $19::timestamptz[], $20::bigint[], $21::bigint[], $47::text[], $48::text[])
+             AS h(id, wallet_id, amount, status, captured, expires_at, placed_seq, settled_seq,
+                  reference, metadata)
     ), settled AS (
         UPDATE holds h
         SET status = s.status, captured_minor = s.captured, settled_seq = s.settled_seq,
@@ -195,10 +272,15 @@ _WRITE = """
              AS s(id, status, captured, settled_seq)
         WHERE h.id = s.id
     ), entries AS (
-        INSERT INTO operations (id, wallet_id, operation_type, amount_minor, transfer_id, hold_id)
+        INSERT INTO operations (id, wallet_id, operation_type, amount_minor, transfer_id, hold_id,
+                                reverses_id, balance_after, reference, metadata)
         OVERRIDING SYSTEM VALUE
-        SELECT * FROM unnest($26::bigint[], $27::uuid[], $28::text[], $29::bigint[],
-                             $30::uuid[], $31::uuid[])
+        SELECT e.id, e.wallet_id, e.operation_type, e.amount, e.transfer_id, e.hold_id,
+               e.reverses_id, e.balance_after, e.reference, e.metadata::jsonb
+        FROM unnest($26::bigint[], $27::uuid[], $28::text[], $29::bigint[], $30::uuid[],
+                    $31::uuid[], $49::bigint[], $50::bigint[], $51::text[], $52::text[])
+             AS e(id, wallet_id, operation_type, amount, transfer_id, hold_id, reverses_id,
+                  balance_after, reference, metadata)
     ), answered AS (
         UPDATE idempotency_keys k SET outcome = a.outcome::jsonb
         FROM unnest($32::bigint[], $33::text[], $34::text[]) AS a(caller, key, outcome)
@@ -211,7 +293,7 @@ _WRITE = """
         INSERT INTO events (recorded, position, id, type, wallet_id, other_wallet_id, data,
                             created_at)
         SELECT e.recorded, e.position, e.id, e.type, e.wallet_id, e.other_wallet_id,
-               e.data::json, e.created_at
+               e.data::jsonb, e.created_at
         FROM unnest($37::bigint[], $38::smallint[], $39::uuid[], $40::text[], $41::uuid[],
                     $42::uuid[], $43::text[], $44::timestamptz[])
              AS e(recorded, position, id, type, wallet_id, other_wallet_id, data, created_at)
@@ -257,6 +339,32 @@ async def holds(
     return [BatchHold(*row) for row in rows]
 
 
+async def references(
+    connection: asyncpg.Connection,
+    operations: Sequence[tuple[uuid.UUID, str]],
+    holds: Sequence[tuple[uuid.UUID, str]],
+    transfers: Sequence[str],
+) -> dict[tuple[str, uuid.UUID | None, str], str]:
+    """Who holds each of these references already: (kind, wallet or None, reference) -> id."""
+    rows = await connection.fetch(
+        _REFERENCES, *_columns(operations, 2), *_columns(holds, 2), list(transfers)
+    )
+    return {(row[0], row[1], row[2]): row[3] for row in rows}
+
+
+async def originals(
+    connection: asyncpg.Connection, operation_ids: Sequence[int], transfer_ids: Sequence[uuid.UUID]
+) -> list[Original]:
+    rows = await connection.fetch(_ORIGINALS, list(operation_ids), list(transfer_ids))
+    return [
+        Original(
+            int(row[0]) if row[3] != "TRANSFER" else uuid.UUID(row[0]),
+            *row[1:],
+        )
+        for row in rows
+    ]
+
+
 async def next_expiries(
     connection: asyncpg.Connection, wallet_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, datetime | None]:
@@ -282,6 +390,9 @@ async def write(connection: asyncpg.Connection, writes: Writes) -> None:
             # A first deposit into the same new wallet committed first in another batch: run
             # this one again, and it will find the wallet and lock it.
             raise StorageConflict("wallet_opened_concurrently") from error
+        if error.constraint_name == "transfers_reference":
+            # Another batch took the reference first: run again, and the rules refuse it.
+            raise StorageConflict("reference_taken_concurrently") from error
         raise
 
 
@@ -297,7 +408,7 @@ def _parameters(writes: Writes) -> list[list[object]]:
         *_columns(
             [(w.id, w.balance_minor, w.held_minor, w.next_expiry) for w in writes.updated], 4
         ),
-        *_columns(writes.transfers, 4),
+        *_columns([t[:4] for t in writes.transfers], 4),
         *_columns(
             [
                 (
@@ -315,10 +426,21 @@ def _parameters(writes: Writes) -> list[list[object]]:
             8,
         ),
         *_columns([(h.id, h.status, h.captured_minor, h.settled_seq) for h in writes.settled], 4),
-        *_columns(writes.entries, 6),
+        *_columns(
+            [
+                (e.id, e.wallet_id, e.operation_type, e.amount_minor, e.transfer_id, e.hold_id)
+                for e in writes.entries
+            ],
+            6,
+        ),
         *_columns(writes.answers, 3),
         *_columns(writes.released, 2),
         *_columns([_event_columns(event) for event in writes.events], 8),
+        *_columns([t[4:] for t in writes.transfers], 2),
+        *_columns([(h.reference, h.metadata) for h in writes.placed], 2),
+        *_columns(
+            [(e.reverses_id, e.balance_after, e.reference, e.metadata) for e in writes.entries], 4
+        ),
     ]
 
 
@@ -380,7 +502,7 @@ _GUARDED = """
                   >= (SELECT available_at_least FROM batch WHERE batch.id = w.id)
               AND w.balance_minor <= (SELECT balance_at_most FROM batch WHERE batch.id = w.id)
               AND (w.holds_expire_at IS NULL OR w.holds_expire_at > $10)
-        RETURNING w.id, w.xmax = 0 AS inserted
+        RETURNING w.id, w.balance_minor, w.xmax = 0 AS inserted
     ), numbers AS (
         SELECT k.ord, nextval('operations_id_seq') AS n
         FROM generate_series(1, $11::int) AS k(ord)
@@ -399,46 +521,57 @@ _GUARDED = """
         FROM unnest($16::uuid[], $17::uuid[], $18::bigint[], $19::timestamptz[], $20::int[])
              AS h(id, wallet_id, amount, expires_at, ord)
         JOIN numbers ON numbers.ord = h.ord
+    ), landed AS (
+        -- Each operation with its number and its wallet's balance right after it: the balance
+        -- the statement left, less what the batch's later operations on the wallet moved.
+        SELECT e.ord, numbers.n, e.wallet_id, e.operation_type, e.amount, e.transfer_id,
+               m.balance_minor + e.after_offset AS balance_after, e.scale
+        FROM unnest($21::int[], $22::uuid[], $23::text[], $24::bigint[], $25::uuid[],
+                    $41::bigint[], $42::int[])
+             AS e(ord, wallet_id, operation_type, amount, transfer_id, after_offset, scale)
+        JOIN numbers ON numbers.ord = e.ord
+        JOIN moved m ON m.id = e.wallet_id
     ), entries AS (
         INSERT INTO operations (id, wallet_id, operation_type, amount_minor, transfer_id,
-                                created_at)
+                                created_at, balance_after)
         OVERRIDING SYSTEM VALUE
-        SELECT numbers.n, e.wallet_id, e.operation_type, e.amount, e.transfer_id, $10
-        FROM unnest($21::int[], $22::uuid[], $23::text[], $24::bigint[], $25::uuid[])
-             AS e(ord, wallet_id, operation_type, amount, transfer_id)
-        JOIN numbers ON numbers.ord = e.ord
+        SELECT n, wallet_id, operation_type, amount, transfer_id, $10, balance_after FROM landed
     ), answered AS (
         INSERT INTO idempotency_keys (caller, key, fingerprint, outcome, created_at, expires_at)
         SELECT a.caller, a.key, a.fingerprint,
                CASE WHEN a.ord IS NULL THEN a.outcome::jsonb
-                    ELSE jsonb_set(a.outcome::jsonb, '{operation,id}', to_jsonb(numbers.n))
+                    ELSE jsonb_set(jsonb_set(a.outcome::jsonb, '{operation,id}', to_jsonb(l.n)),
+                                   '{operation,balance_after}',
+                                   to_jsonb(minor_to_text(l.balance_after, l.scale)))
                END,
                $10, $10 + $26::interval
         FROM unnest($27::bigint[], $28::text[], $29::bytea[], $30::text[], $31::int[])
              AS a(caller, key, fingerprint, outcome, ord)
-        LEFT JOIN numbers ON numbers.ord = a.ord
+        LEFT JOIN landed l ON l.ord = a.ord
     ), told AS (
         INSERT INTO events (recorded, position, id, type, wallet_id, other_wallet_id, data,
                             created_at)
         SELECT decision.n, e.position, e.id, e.type, e.wallet_id, e.other_wallet_id,
-               CASE WHEN e.operation_ord IS NULL THEN e.data::json
-                    -- the operation's id, drawn above, in place of the 0 it was written with
-                    ELSE regexp_replace(e.data, '^[{]"id":0,',
-                                        '{"id":' || operation.n || ',')::json
+               CASE WHEN e.operation_ord IS NULL THEN e.data::jsonb
+                    ELSE jsonb_set(jsonb_set(e.data::jsonb, '{id}', to_jsonb(l.n)),
+                                   '{balance_after}',
+                                   to_jsonb(minor_to_text(l.balance_after, l.scale)))
                END,
                $10
         FROM unnest($33::int[], $34::smallint[], $35::uuid[], $36::text[], $37::uuid[],
                     $38::uuid[], $39::text[], $40::int[])
              AS e(ord, position, id, type, wallet_id, other_wallet_id, data, operation_ord)
         JOIN numbers decision ON decision.ord = e.ord
-        LEFT JOIN numbers operation ON operation.ord = e.operation_ord
+        LEFT JOIN landed l ON l.ord = e.operation_ord
         WHERE e.type <> 'wallet.created'
            OR e.wallet_id IN (SELECT id FROM moved WHERE inserted)
     )
     SELECT CASE WHEN (SELECT count(*) FROM moved) = $32::int
                 THEN ARRAY(SELECT n FROM numbers ORDER BY ord)
                 ELSE batch_outside_its_guards()
-           END AS numbers
+           END AS numbers,
+           ARRAY(SELECT id FROM moved) AS wallet_ids,
+           ARRAY(SELECT balance_minor FROM moved) AS balances
     """
 
 OUTSIDE_ITS_GUARDS = "WG001"
@@ -471,8 +604,11 @@ class GuardedWrites:
     transfers: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, int]] = field(default_factory=list)
     # (id, wallet, amount, expires at, number's ordinal)
     placed: list[tuple[uuid.UUID, uuid.UUID, int, datetime, int]] = field(default_factory=list)
-    # (number's ordinal, wallet, type, amount, transfer id)
-    entries: list[tuple[int, uuid.UUID, str, int, uuid.UUID | None]] = field(default_factory=list)
+    # (number's ordinal, wallet, type, amount, transfer id, balance after it less the wallet's
+    # balance after the batch, the currency's minor units)
+    entries: list[tuple[int, uuid.UUID, str, int, uuid.UUID | None, int, int]] = field(
+        default_factory=list
+    )
     # (caller, key, fingerprint, outcome, ordinal of the number to write as its operation id)
     answers: list[tuple[int, str, bytes, str, int | None]] = field(default_factory=list)
     # Each event recorded under its decision's ordinal, with the ordinal of its operation's id.
@@ -486,23 +622,34 @@ async def states(
     return [BatchWallet(*row) for row in rows]
 
 
+@dataclass(frozen=True, slots=True)
+class Landed:
+    """What a guarded batch's statement drew and left: its numbers by ordinal, and the balance
+    of each wallet it moved."""
+
+    numbers: list[int]
+    balances: dict[uuid.UUID, int]
+
+
 async def write_guarded(
     connection: asyncpg.Connection, writes: GuardedWrites, ttl: timedelta
-) -> list[int]:
-    """The numbers drawn, by ordinal; raise GuardsMissed when nothing landed."""
+) -> Landed:
+    """What landed; raise GuardsMissed when nothing did."""
+    entries = _columns(writes.entries, 7)
     try:
-        return await connection.fetchval(
+        row = await connection.fetchrow(
             _GUARDED,
             *_columns([_guard_row(guard) for guard in writes.guards], 9),
             writes.now,
             writes.numbers,
             *_columns(writes.transfers, 4),
             *_columns(writes.placed, 5),
-            *_columns(writes.entries, 5),
+            *entries[:5],
             ttl,
             *_columns(writes.answers, 5),
             len(writes.guards),
             *_columns([_guarded_event(event, ordinal) for event, ordinal in writes.events], 8),
+            *entries[5:],
         )
     except asyncpg.UniqueViolationError as error:
         raise GuardsMissed(error.constraint_name) from error
@@ -510,6 +657,8 @@ async def write_guarded(
         if error.sqlstate == OUTSIDE_ITS_GUARDS:
             raise GuardsMissed("outside its guards") from error
         raise
+    balances = dict(zip(row["wallet_ids"], row["balances"], strict=True))
+    return Landed(list(row["numbers"]), balances)
 
 
 def _guarded_event(event: EventRow, operation_ordinal: int | None) -> tuple[object, ...]:

@@ -28,7 +28,7 @@ _INSERT = """
     INSERT INTO events (recorded, position, id, type, wallet_id, other_wallet_id, data,
                         created_at)
     SELECT e.recorded, e.position, e.id, e.type, e.wallet_id, e.other_wallet_id,
-           e.data::json, e.created_at
+           e.data::jsonb, e.created_at
     FROM unnest($1::bigint[], $2::smallint[], $3::uuid[], $4::text[], $5::uuid[], $6::uuid[],
                 $7::text[], $8::timestamptz[])
          AS e(recorded, position, id, type, wallet_id, other_wallet_id, data, created_at)

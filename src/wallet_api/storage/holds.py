@@ -22,13 +22,16 @@ class HoldRow:
     expires_at: datetime
     created_at: datetime
     lapsed: bool
+    reference: str | None = None
+    metadata: str | None = None  # JSON
 
 
 # A hold past its expiry reads as EXPIRED at once, before the engine or the sweep marks it.
 _GET_HOLD = text(
     """
     SELECT h.id, h.wallet_id, w.currency, h.amount_minor, h.status, h.captured_minor,
-           h.expires_at, h.created_at, h.status = 'ACTIVE' AND h.expires_at <= now() AS lapsed
+           h.expires_at, h.created_at, h.status = 'ACTIVE' AND h.expires_at <= now() AS lapsed,
+           h.reference, h.metadata::text
     FROM holds h JOIN wallets w ON w.id = h.wallet_id
     WHERE h.id = :id
     """

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -18,15 +19,27 @@ class TransferRow:
     currency: str
     amount_minor: int
     created_at: datetime
+    reference: str | None = None
+    metadata: str | None = None  # JSON
 
 
 _GET = text(
     """
-    SELECT t.id, t.from_wallet_id, t.to_wallet_id, w.currency, t.amount_minor, t.created_at
+    SELECT t.id, t.from_wallet_id, t.to_wallet_id, w.currency, t.amount_minor, t.created_at,
+           t.reference, t.metadata::text
     FROM transfers t JOIN wallets w ON w.id = t.from_wallet_id
     WHERE t.id = :id
     """
 )
+
+_WALLETS = "SELECT from_wallet_id, to_wallet_id FROM transfers WHERE id = $1"
+
+
+async def wallets_of(
+    connection: asyncpg.Connection, transfer_id: uuid.UUID
+) -> tuple[uuid.UUID, uuid.UUID] | None:
+    row = await connection.fetchrow(_WALLETS, transfer_id)
+    return None if row is None else (row[0], row[1])
 
 
 async def get_transfer(connection: AsyncConnection, transfer_id: uuid.UUID) -> TransferRow | None:

@@ -36,6 +36,10 @@ class OperationRow:
     created_at: datetime
     transfer_id: uuid.UUID | None = None
     hold_id: uuid.UUID | None = None
+    balance_after: int = 0
+    reverses_id: int | None = None
+    reference: str | None = None
+    metadata: str | None = None  # JSON
 
 
 # Holds that lapsed but were not released yet still count in held_minor; a read treats them as
@@ -63,7 +67,8 @@ _CREATE_WALLET = """
 # range scan on (wallet_id, id DESC) that starts right below the cursor.
 _OPERATIONS_PAGE = text(
     """
-    SELECT id, wallet_id, operation_type, amount_minor, created_at, transfer_id, hold_id
+    SELECT id, wallet_id, operation_type, amount_minor, created_at, transfer_id, hold_id,
+           balance_after, reverses_id, reference, metadata::text
     FROM operations
     WHERE wallet_id = :wallet_id
       AND id < :before_id
@@ -74,6 +79,29 @@ _OPERATIONS_PAGE = text(
     LIMIT :limit
     """
 )
+
+# The same, for one reference: from its own index.
+_OPERATIONS_PAGE_BY_REFERENCE = text(
+    """
+    SELECT id, wallet_id, operation_type, amount_minor, created_at, transfer_id, hold_id,
+           balance_after, reverses_id, reference, metadata::text
+    FROM operations
+    WHERE wallet_id = :wallet_id
+      AND reference = :reference
+      AND id < :before_id
+      AND operation_type = ANY(:operation_types)
+      AND created_at > :created_after
+      AND created_at < :created_before
+    ORDER BY id DESC
+    LIMIT :limit
+    """
+)
+
+
+async def wallet_of_operation(
+    connection: asyncpg.Connection, operation_id: int
+) -> uuid.UUID | None:
+    return await connection.fetchval("SELECT wallet_id FROM operations WHERE id = $1", operation_id)
 
 
 async def get_wallet(connection: asyncpg.Connection, wallet_id: uuid.UUID) -> WalletRow | None:
@@ -98,6 +126,7 @@ async def operations_page(
     created_after: datetime,
     created_before: datetime,
     limit: int,
+    reference: str | None = None,
 ) -> list[OperationRow]:
     params = {
         "wallet_id": wallet_id,
@@ -107,7 +136,10 @@ async def operations_page(
         "created_before": created_before,
         "limit": limit,
     }
-    rows = (await connection.execute(_OPERATIONS_PAGE, params)).all()
+    statement = _OPERATIONS_PAGE
+    if reference is not None:
+        statement, params["reference"] = _OPERATIONS_PAGE_BY_REFERENCE, reference
+    rows = (await connection.execute(statement, params)).all()
     return [OperationRow(*row) for row in rows]
 
 

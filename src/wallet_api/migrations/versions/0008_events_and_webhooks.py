@@ -7,11 +7,11 @@ Create Date: 2026-11-29
 
 An event row is written by the transaction that makes the change, with no `sequence`: a number
 drawn there would follow the order transactions began in, not the order they committed in, and a
-poller could pass one that commits late. One sequencer at a time (ledger/events.py) numbers the
+poller could pass one that commits late. One sequencer at a time (events/relay.py) numbers the
 committed rows afterwards; the feed shows numbered rows only. `recorded` is the number of the
 engine's decision that wrote the event (drawn under the wallets' locks, so it follows each
 wallet's order; POST /wallets draws one from the same sequence) and `position` orders the events
-of one decision. `data` is json, not jsonb: kept as written, it is served as it is.
+of one decision.
 """
 
 from alembic import op
@@ -33,7 +33,7 @@ def upgrade() -> None:
             type            text NOT NULL,
             wallet_id       uuid NOT NULL,
             other_wallet_id uuid,
-            data            json NOT NULL,
+            data            jsonb NOT NULL,
             created_at      timestamptz NOT NULL,
             PRIMARY KEY (recorded, position)
         )

@@ -1,0 +1,146 @@
+"""The reads behind statements, balances as of an instant, and the lists of transfers, holds
+and wallets: each one index range, whatever the length of the history."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+
+from wallet_api.storage.holds import HoldRow
+from wallet_api.storage.transfers import TransferRow
+from wallet_api.storage.wallets import OperationRow, WalletRow
+
+# The balance right after the last operation at or before an instant: one step down the
+# (wallet_id, created_at, id) index.
+_BALANCE_AT = """
+    SELECT balance_after, created_at FROM operations
+    WHERE wallet_id = $1 AND created_at <= $2
+    ORDER BY created_at DESC, id DESC
+    LIMIT 1
+    """
+
+# What holds reserved at an instant: those placed by then that had not ended yet.
+_HELD_AT = """
+    SELECT COALESCE(sum(amount_minor), 0) FROM holds
+    WHERE wallet_id = $1 AND created_at <= $2 AND expires_at > $2
+      AND (status = 'ACTIVE' OR updated_at > $2)
+    """
+
+# Money in and out between two instants. A REVERSAL goes the other way from the operation it
+# reverses (rules.credits); tests/test_statements.py checks this CASE against it.
+_TOTALS = """
+    SELECT
+        COALESCE(sum(o.amount_minor) FILTER (WHERE o.operation_type = ANY($4::text[])
+            OR (o.operation_type = 'REVERSAL' AND NOT r.operation_type = ANY($4::text[]))), 0),
+        COALESCE(sum(o.amount_minor) FILTER (WHERE NOT o.operation_type = ANY($4::text[])
+            AND NOT (o.operation_type = 'REVERSAL' AND NOT r.operation_type = ANY($4::text[]))),
+            0)
+    FROM operations o LEFT JOIN operations r ON r.id = o.reverses_id
+    WHERE o.wallet_id = $1 AND o.created_at >= $2 AND o.created_at < $3
+    """
+
+_LINES = """
+    SELECT id, wallet_id, operation_type, amount_minor, created_at, transfer_id, hold_id,
+           balance_after, reverses_id, reference, metadata::text
+    FROM operations
+    WHERE wallet_id = $1 AND (created_at, id) > ($2, $3) AND created_at < $4
+    ORDER BY created_at, id
+    LIMIT $5
+    """
+
+# Newest first, from the two indexes of a wallet's transfers (as payer and as payee).
+_TRANSFERS = """
+    SELECT t.id, t.from_wallet_id, t.to_wallet_id, w.currency, t.amount_minor, t.created_at,
+           t.reference, t.metadata::text
+    FROM (
+        (SELECT * FROM transfers WHERE from_wallet_id = $1 AND (created_at, id) < ($2, $3)
+         ORDER BY created_at DESC, id DESC LIMIT $4)
+        UNION ALL
+        (SELECT * FROM transfers WHERE to_wallet_id = $1 AND (created_at, id) < ($2, $3)
+         ORDER BY created_at DESC, id DESC LIMIT $4)
+    ) AS t JOIN wallets w ON w.id = t.from_wallet_id
+    ORDER BY t.created_at DESC, t.id DESC
+    LIMIT $4
+    """
+
+_HOLDS = """
+    SELECT h.id, h.wallet_id, w.currency, h.amount_minor, h.status, h.captured_minor,
+           h.expires_at, h.created_at, h.status = 'ACTIVE' AND h.expires_at <= now() AS lapsed,
+           h.reference, h.metadata::text
+    FROM holds h JOIN wallets w ON w.id = h.wallet_id
+    WHERE h.wallet_id = $1 AND (h.created_at, h.id) < ($2, $3)
+      AND ($4::text IS NULL
+           OR CASE WHEN h.status = 'ACTIVE' AND h.expires_at <= now() THEN 'EXPIRED'
+                   ELSE h.status END = $4)
+    ORDER BY h.created_at DESC, h.id DESC
+    LIMIT $5
+    """
+
+_WALLETS = """
+    SELECT id, currency, balance_minor, held_minor, 0, created_at, updated_at
+    FROM wallets WHERE id > $1 ORDER BY id LIMIT $2
+    """
+
+
+async def balance_at(
+    connection: asyncpg.Connection, wallet_id: uuid.UUID, at: datetime
+) -> tuple[int, datetime] | None:
+    """The balance after the last operation at or before `at`, and that operation's time."""
+    row = await connection.fetchrow(_BALANCE_AT, wallet_id, at)
+    return None if row is None else (row[0], row[1])
+
+
+async def held_at(connection: asyncpg.Connection, wallet_id: uuid.UUID, at: datetime) -> int:
+    return await connection.fetchval(_HELD_AT, wallet_id, at)
+
+
+async def totals(
+    connection: asyncpg.Connection,
+    wallet_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    credit_types: Sequence[str],
+) -> tuple[int, int]:
+    """Money in and money out of the wallet in [start, end)."""
+    row = await connection.fetchrow(_TOTALS, wallet_id, start, end, list(credit_types))
+    return row[0], row[1]
+
+
+async def lines(
+    connection: asyncpg.Connection,
+    wallet_id: uuid.UUID,
+    after: tuple[datetime, int],
+    end: datetime,
+    limit: int,
+) -> list[OperationRow]:
+    """The operations after `after` (a time and an id) and before `end`, oldest first."""
+    rows = await connection.fetch(_LINES, wallet_id, *after, end, limit)
+    return [OperationRow(*row) for row in rows]
+
+
+async def transfers(
+    connection: asyncpg.Connection,
+    wallet_id: uuid.UUID,
+    before: tuple[datetime, uuid.UUID],
+    limit: int,
+) -> list[TransferRow]:
+    rows = await connection.fetch(_TRANSFERS, wallet_id, *before, limit)
+    return [TransferRow(*row) for row in rows]
+
+
+async def holds(
+    connection: asyncpg.Connection,
+    wallet_id: uuid.UUID,
+    before: tuple[datetime, uuid.UUID],
+    status: str | None,
+    limit: int,
+) -> list[HoldRow]:
+    rows = await connection.fetch(_HOLDS, wallet_id, *before, status, limit)
+    return [HoldRow(*row) for row in rows]
+
+
+async def wallets(connection: asyncpg.Connection, after: uuid.UUID, limit: int) -> list[WalletRow]:
+    return [WalletRow(*row) for row in await connection.fetch(_WALLETS, after, limit)]
