@@ -6,7 +6,7 @@ import base64
 import binascii
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from wallet_api.ledger import amounts
 from wallet_api.ledger.currencies import minor_units
@@ -21,8 +21,6 @@ MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
 _PREFIX = "op1:"
 _AFTER_EVERY_ID = 2**63 - 1
-EARLIEST = datetime.min.replace(tzinfo=UTC)
-LATEST = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +74,8 @@ class History:
                 wallet_id,
                 before_id=before_id,
                 operation_types=types,
-                created_after=query.created_after or EARLIEST,
-                created_before=query.created_before or LATEST,
+                created_after=query.created_after,
+                created_before=query.created_before,
                 limit=query.limit + 1,
                 reference=query.reference,
             )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import asyncpg
 from sqlalchemy import text
@@ -63,9 +63,24 @@ _CREATE_WALLET = """
               nextval('operations_id_seq')
     """
 
-# Absent filters take values that match everything, so one plan serves every page: an index
-# range scan on (wallet_id, id DESC) that starts right below the cursor.
+# Three shapes of one query, so that each gets the plan that fits it: without a time filter
+# an index range scan on (wallet_id, id DESC) that starts right below the cursor (the time
+# index would scan the whole history and sort it); with one, whichever index the planner
+# prefers; with a reference, its own index.
 _OPERATIONS_PAGE = text(
+    """
+    SELECT id, wallet_id, operation_type, amount_minor, created_at, transfer_id, hold_id,
+           balance_after, reverses_id, reference, metadata::text
+    FROM operations
+    WHERE wallet_id = :wallet_id
+      AND id < :before_id
+      AND operation_type = ANY(:operation_types)
+    ORDER BY id DESC
+    LIMIT :limit
+    """
+)
+
+_OPERATIONS_PAGE_IN_TIME = text(
     """
     SELECT id, wallet_id, operation_type, amount_minor, created_at, transfer_id, hold_id,
            balance_after, reverses_id, reference, metadata::text
@@ -80,7 +95,6 @@ _OPERATIONS_PAGE = text(
     """
 )
 
-# The same, for one reference: from its own index.
 _OPERATIONS_PAGE_BY_REFERENCE = text(
     """
     SELECT id, wallet_id, operation_type, amount_minor, created_at, transfer_id, hold_id,
@@ -123,20 +137,24 @@ async def operations_page(
     *,
     before_id: int,
     operation_types: list[str],
-    created_after: datetime,
-    created_before: datetime,
+    created_after: datetime | None,
+    created_before: datetime | None,
     limit: int,
     reference: str | None = None,
 ) -> list[OperationRow]:
-    params = {
+    """A page of the wallet's operations below `before_id`, newest first; an absent time
+    filter or reference matches everything."""
+    params: dict[str, object] = {
         "wallet_id": wallet_id,
         "before_id": before_id,
         "operation_types": operation_types,
-        "created_after": created_after,
-        "created_before": created_before,
         "limit": limit,
     }
     statement = _OPERATIONS_PAGE
+    if reference is not None or created_after is not None or created_before is not None:
+        params["created_after"] = created_after or datetime.min.replace(tzinfo=UTC)
+        params["created_before"] = created_before or datetime.max.replace(tzinfo=UTC)
+        statement = _OPERATIONS_PAGE_IN_TIME
     if reference is not None:
         statement, params["reference"] = _OPERATIONS_PAGE_BY_REFERENCE, reference
     rows = (await connection.execute(statement, params)).all()
