@@ -238,6 +238,9 @@ async def test_the_feed_filters_by_type_and_wallet(client: httpx.AsyncClient) ->
     only = await feed(client, wallet_id=str(other), type=["transfer.created", "wallet.created"])
     assert [e["type"] for e in only["items"]] == ["wallet.created", "transfer.created"]
     assert only["next_after"] == only["items"][-1]["sequence"]
+    # a page of one, of a type that is not the wallet's first event, still finds it
+    first = await feed(client, wallet_id=str(other), type="operation.created", limit=1)
+    assert [e["type"] for e in first["items"]] == ["operation.created"]
 
 
 async def test_bad_feed_parameters_are_422(client: httpx.AsyncClient) -> None:

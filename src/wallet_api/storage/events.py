@@ -65,17 +65,21 @@ _PAGE = """
     LIMIT $2
     """
 
-# A wallet's events: from both indexes (as the wallet, and as a transfer's other wallet).
+# A wallet's events: from both indexes (as the wallet, and as a transfer's other wallet), each
+# filtered by type before its limit, or a page could end before an event of the type.
 _WALLET_PAGE = """
     SELECT sequence, id, type, created_at, wallet_id, other_wallet_id, data::text
     FROM (
-        (SELECT * FROM events WHERE wallet_id = $4 AND sequence > $1
+        (SELECT * FROM events
+         WHERE wallet_id = $4 AND sequence > $1
+           AND ($3::text[] IS NULL OR type = ANY($3::text[]))
          ORDER BY sequence LIMIT $2)
         UNION ALL
-        (SELECT * FROM events WHERE other_wallet_id = $4 AND sequence > $1
+        (SELECT * FROM events
+         WHERE other_wallet_id = $4 AND sequence > $1
+           AND ($3::text[] IS NULL OR type = ANY($3::text[]))
          ORDER BY sequence LIMIT $2)
     ) AS mine
-    WHERE ($3::text[] IS NULL OR type = ANY($3::text[]))
     ORDER BY sequence
     LIMIT $2
     """
