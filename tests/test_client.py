@@ -182,6 +182,15 @@ def front_client(service_url: str, script: list[Any], **options: Any) -> Iterato
         yield front, client
 
 
+def test_the_readme_example_runs(service_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Python client", 1)[1]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert len([line for line in example.splitlines() if line.strip()]) == 5
+    exec(example.replace("http://127.0.0.1:8000", service_url), {})  # noqa: S102
+    assert capsys.readouterr().out == "100.00\n"
+
+
 # Moving money --------------------------------------------------------------------------------
 
 
