@@ -85,7 +85,10 @@ DROP = "drop"  # close the connection without an answer, before the service saw 
 LOSE_ANSWER = "lose_answer"  # pass the request through, then close without its answer
 
 
-def scripted_problem(status: int, code: str, headers: dict[str, str] | None = None) -> tuple:
+Answer = tuple[int, bytes, dict[str, str]]
+
+
+def scripted_problem(status: int, code: str, headers: dict[str, str] | None = None) -> Answer:
     body = {"type": "about:blank", "title": code, "status": status, "code": code, "detail": code}
     return (
         status,
@@ -127,7 +130,7 @@ class FaultyFront:
             self.paths.append(path)
             return self.script.pop(0) if self.script else PASS
 
-    def forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple:
+    def forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
         passed = {k: v for k, v in headers.items() if k.lower() not in HOP_HEADERS}
         response = self._http.request(method, path, headers=passed, content=body)
         kept = {k: v for k, v in response.headers.items() if k.lower() in ANSWER_HEADERS}
@@ -174,7 +177,9 @@ class _FrontHandler(BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def front_client(service_url: str, script: list[Any], **options: Any) -> Iterator[tuple]:
+def front_client(
+    service_url: str, script: list[Any], **options: Any
+) -> Iterator[tuple[FaultyFront, WalletClient]]:
     with (
         FaultyFront(service_url, script) as front,
         WalletClient(front.url, **{"retry_deadline": RETRY_DEADLINE, **options}) as client,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
@@ -44,7 +44,7 @@ class Call(Generic[T]):
     method: str
     path: str
     read: Callable[[httpx.Response], T]
-    params: list[tuple[str, str]] = field(default_factory=list)
+    params: tuple[tuple[str, str], ...] = ()
     body: Mapping[str, Any] | None = None
     idempotency_key: str | None = None
     accept: str = "application/json"
@@ -104,7 +104,8 @@ def error_for(response: httpx.Response) -> WalletApiError:
 
 
 def _replayed(response: httpx.Response) -> bool:
-    return response.headers.get(REPLAYED_HEADER, "").lower() == "true"
+    value: str = response.headers.get(REPLAYED_HEADER, "")
+    return value.lower() == "true"
 
 
 def _wallet(response: httpx.Response) -> Wallet:
@@ -160,14 +161,14 @@ def _writing(
     return body
 
 
-def _query(**values: object) -> list[tuple[str, str]]:
-    params = []
+def _query(**values: object) -> tuple[tuple[str, str], ...]:
+    params: list[tuple[str, str]] = []
     for name, value in values.items():
         if value is None:
             continue
         items = value if isinstance(value, list | tuple) else [value]
         params.extend((name, _query_text(item)) for item in items)
-    return params
+    return tuple(params)
 
 
 def _query_text(value: object) -> str:
@@ -309,12 +310,12 @@ def reverse_transfer(
 
 
 def statement(wallet_id: uuid.UUID, start: datetime, end: datetime) -> Call[Statement]:
-    params = [("from", start.isoformat()), ("to", end.isoformat())]
+    params = (("from", start.isoformat()), ("to", end.isoformat()))
     return Call("GET", f"/wallets/{wallet_id}/statement", _statement, params=params)
 
 
 def statement_csv(wallet_id: uuid.UUID, start: datetime, end: datetime) -> Call[str]:
-    params = [("from", start.isoformat()), ("to", end.isoformat())]
+    params = (("from", start.isoformat()), ("to", end.isoformat()))
     path = f"/wallets/{wallet_id}/statement"
     return Call("GET", path, _text, params=params, accept="text/csv")
 

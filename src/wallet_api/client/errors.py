@@ -34,7 +34,8 @@ class WalletApiError(Exception):
 
 
 class TransportFailed(WalletApiError):
-    """No answer came before the retry deadline: the connection failed or timed out.
+    """No answer came before the retry deadline: the connection failed or timed out (status 0;
+    the httpx error is its __cause__).
 
     A write that ends here may or may not have landed: send it again with the same
     `idempotency_key` to learn which.

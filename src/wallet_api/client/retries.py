@@ -42,9 +42,9 @@ class Backoff:
     deadline_seconds: float
     first_delay: float = 0.05
     max_delay: float = 2.0
-    _rng: random.Random = field(default_factory=random.Random)
-    _attempt: int = 0
-    _started: float = field(default_factory=time.monotonic)
+    _rng: random.Random = field(default_factory=random.Random, init=False)
+    _attempt: int = field(default=0, init=False)
+    _started: float = field(default_factory=time.monotonic, init=False)
 
     def next_delay(self, retry_after: float | None = None) -> float | None:
         """How long to wait before the next attempt, or None when it would end past the deadline."""
