@@ -32,6 +32,7 @@ from wallet_api.client import (
     HoldNotActive,
     IdempotencyKeyReused,
     InsufficientFunds,
+    NotReversible,
     OperationNotFound,
     OperationType,
     RateLimited,
@@ -109,6 +110,7 @@ class FaultyFront:
         self.script = list(script)
         self.keys: list[str | None] = []
         self.paths: list[str] = []
+        self.requests: list[tuple[dict[str, str], bytes]] = []
         self._lock = threading.Lock()
         self._http = httpx.Client(base_url=upstream, timeout=30)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _FrontHandler)
@@ -124,10 +126,11 @@ class FaultyFront:
         self._server.server_close()
         self._http.close()
 
-    def next_action(self, key: str | None, path: str) -> Any:
+    def next_action(self, path: str, headers: dict[str, str], body: bytes) -> Any:
         with self._lock:
-            self.keys.append(key)
+            self.keys.append(headers.get("Idempotency-Key"))
             self.paths.append(path)
+            self.requests.append((headers, body))
             return self.script.pop(0) if self.script else PASS
 
     def forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
@@ -156,7 +159,7 @@ class _FrontHandler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         front: FaultyFront = self.server.front  # type: ignore[attr-defined]
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        action = front.next_action(self.headers.get("Idempotency-Key"), self.path)
+        action = front.next_action(self.path, dict(self.headers), body)
         if action == DROP:
             self.close_connection = True
             return
@@ -223,6 +226,26 @@ def test_ten_deposits_of_ten_cents_read_back_exactly_one_dollar(wallets: WalletC
     balance = wallets.get_wallet(wallet.id).balance
     assert balance == Decimal("1.00")
     assert str(balance) == "1.00"
+
+
+def test_amounts_beyond_float_precision_stay_exact(wallets: WalletClient) -> None:
+    wallet = wallets.create_wallet()
+    wallets.deposit(wallet.id, "999999999999.99")
+    wallets.deposit(wallet.id, Decimal("999999999999.99"))
+    assert str(wallets.get_wallet(wallet.id).balance) == "1999999999999.98"
+
+
+def test_every_request_asks_for_string_amounts_and_sends_them_as_strings(
+    service_url: str,
+) -> None:
+    with front_client(service_url, []) as (front, client):
+        wallet = client.create_wallet()
+        client.deposit(wallet.id, Decimal("12.30"))
+        client.get_wallet(wallet.id)
+    for headers, _ in front.requests:
+        assert headers["Wallet-Amount-Format"] == "string"
+    deposit_body = json.loads(front.requests[1][1])
+    assert deposit_body == {"operation_type": "DEPOSIT", "amount": "12.30"}
 
 
 def test_an_integer_amount_is_whole_units(wallets: WalletClient) -> None:
@@ -611,6 +634,8 @@ def test_reverse_an_operation_partly_then_the_rest(
         wallets.reverse(deposit.id, "0.01")
     with pytest.raises(OperationNotFound):
         wallets.reverse(2**62)
+    with pytest.raises(NotReversible):
+        wallets.reverse(part[0].id)
 
 
 def test_reverse_a_transfer(wallets: WalletClient, openapi: dict[str, Any]) -> None:

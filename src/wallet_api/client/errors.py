@@ -136,15 +136,14 @@ class ReferenceExists(WalletApiError):
     code = "reference_exists"
 
     @property
-    def existing_id(self) -> int | uuid.UUID | str | None:
-        """The id of the object that already holds the reference (an operation's is an int)."""
+    def existing_id(self) -> int | uuid.UUID | None:
+        """The id of the object that holds the reference: an operation's int, or the UUID of a
+        transfer or hold (the service sends either as a string)."""
         value = self.body.get("existing_id")
-        if isinstance(value, str):
-            try:
-                return uuid.UUID(value)
-            except ValueError:
-                return value
-        return value
+        if value is None or isinstance(value, int):
+            return value
+        text = str(value)
+        return int(text) if text.isdigit() else uuid.UUID(text)
 
 
 class ReversalExceedsOriginal(WalletApiError):
