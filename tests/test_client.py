@@ -118,8 +118,12 @@ class FaultyFront:
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def __enter__(self) -> FaultyFront:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._serve, daemon=True).start()
         return self
+
+    def _serve(self) -> None:
+        # shutdown() waits for the next poll: the default half second, per test, adds up.
+        self._server.serve_forever(poll_interval=0.02)
 
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
