@@ -47,6 +47,7 @@ from wallet_api.client import (
     WalletClient,
     WalletNotFound,
 )
+from wallet_api.client.retries import Backoff
 
 # Short enough that a test never waits long, long enough for a few retries.
 RETRY_DEADLINE = 5.0
@@ -540,6 +541,16 @@ def test_past_the_deadline_the_last_503_is_raised(service_url: str) -> None:
     assert elapsed < 2.0
 
 
+def test_backoff_grows_with_full_jitter_floors_at_retry_after_and_ends_at_the_deadline() -> None:
+    backoff = Backoff(deadline_seconds=10, first_delay=0.1, max_delay=0.4)
+    delays = [backoff.next_delay() for _ in range(20)]
+    ceilings = [0.1, 0.2] + [0.4] * 18
+    assert all(d is not None and 0 <= d <= c for d, c in zip(delays, ceilings, strict=True))
+    assert len(set(delays)) > 10
+    assert backoff.next_delay(retry_after=3.0) == 3.0
+    assert backoff.next_delay(retry_after=10.5) is None
+
+
 def test_an_unreachable_service_raises_transport_failed_at_the_deadline() -> None:
     with WalletClient(f"http://127.0.0.1:{free_port()}", retry_deadline=0.3) as client:
         started = time.monotonic()
@@ -600,6 +611,18 @@ def test_events_page_and_iterator(wallets: WalletClient) -> None:
     assert [e.sequence for e in iterated] == sorted(e.sequence for e in iterated)
     assert all(event.wallet_ids == (wallet.id,) for event in iterated)
     assert page.items == tuple(iterated[:2]) and page.next_after == iterated[1].sequence
+
+
+async def test_the_async_client_pages_through_events(service_url: str) -> None:
+    async with AsyncWalletClient(service_url) as client:
+        wallet = await client.create_wallet()
+        await client.deposit(wallet.id, "0.50")
+        following = client.iter_events(wallet_id=wallet.id, limit=1, follow=True, wait=5)
+        followed = [await anext(following) for _ in range(2)]
+        await following.aclose()
+        listed = [event async for event in client.iter_events(wallet_id=wallet.id, limit=1)]
+    assert [event.type for event in listed] == ["wallet.created", "operation.created"]
+    assert followed == listed
 
 
 def test_following_events_long_polls_for_new_ones(wallets: WalletClient, service_url: str) -> None:

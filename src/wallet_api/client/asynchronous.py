@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
@@ -261,9 +261,9 @@ class AsyncWalletClient:
         limit: int | None = None,
         follow: bool = False,
         wait: int = 30,
-    ) -> AsyncIterator[Event]:
-        """The events after `after`, in order; with `follow`, long-polls for new ones forever,
-        else stops at the first empty page."""
+    ) -> AsyncGenerator[Event, None]:
+        """The events after `after`, in order; with `follow`, long-polls for new ones forever
+        (`aclose()` it to stop), else stops at the first empty page."""
         while True:
             page = await self.events(
                 after, limit=limit, types=types, wallet_id=wallet_id, wait=wait if follow else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
@@ -265,7 +265,7 @@ class WalletClient:
         limit: int | None = None,
         follow: bool = False,
         wait: int = 30,
-    ) -> Iterator[Event]:
+    ) -> Generator[Event, None, None]:
         """The events after `after`, in order; with `follow`, long-polls for new ones forever,
         else stops at the first empty page."""
         while True:
