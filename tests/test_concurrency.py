@@ -11,6 +11,7 @@ import asyncpg
 import httpx
 
 from tests.support import assert_books_balance, balance_of, deposit, ledger_problems, withdraw
+from wallet_api.client import AsyncWalletClient, InsufficientFunds
 
 
 async def stored_operation_ids(db: asyncpg.Connection, wallet_ids: list[uuid.UUID]) -> set[int]:
@@ -88,3 +89,32 @@ async def test_random_parallel_mix_over_several_wallets_keeps_every_balance_exac
         assert expected >= 0
     assert await ledger_problems(db, wallet_ids) == []
     assert_books_balance(database_url)
+
+
+async def test_the_python_client_in_parallel_never_overdraws_and_never_doubles(
+    service_url: str, db: asyncpg.Connection
+) -> None:
+    """Through wallet_api.client, as an integrating team would call the service: 60 withdrawals
+    of 10 and 60 transfers of 5 race on a wallet holding 500; each either lands once or is a
+    typed InsufficientFunds, and the books say exactly what the answers said."""
+    source, target = uuid.uuid4(), uuid.uuid4()
+    async with AsyncWalletClient(service_url, retry_deadline=60) as client:
+        await client.deposit(source, "500.00")
+        await client.deposit(target, "0.01")
+
+        async def attempt(kind: str) -> Decimal:
+            try:
+                if kind == "withdraw":
+                    return (await client.withdraw(source, Decimal("10.00"))).amount
+                return (await client.transfer(source, target, Decimal("5.00"))).amount
+            except InsufficientFunds as refused:
+                assert refused.status == 400 and refused.request_id
+                return Decimal(0)
+
+        kinds = ["withdraw", "transfer"] * 60
+        random.Random(14).shuffle(kinds)
+        moved = await asyncio.gather(*(attempt(kind) for kind in kinds))
+        left = (await client.get_wallet(source)).balance
+    assert sum(moved) + left == Decimal("500.00")
+    assert left >= 0 and left < Decimal("5.00")
+    assert await ledger_problems(db, [source, target]) == []
