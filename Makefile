@@ -7,7 +7,8 @@ BENCH_STAMP := $(VENV)/.installed-bench
 # Extra arguments for `wallet-api bench`, e.g. make bench BENCH_ARGS='--duration 5 --scenarios hot'
 BENCH_ARGS ?=
 
-.PHONY: install run test test-faults fuzz lint format clean bench bench-scale bench-tools
+.PHONY: install run test test-faults test-ha ha-up ha-failover ha-status ha-down fuzz lint format \
+	clean bench bench-scale bench-tools
 
 install: $(STAMP)
 
@@ -48,6 +49,21 @@ fuzz: install
 test-faults: install
 	command -v haproxy >/dev/null || (apt-get update -qq && apt-get install -y -qq haproxy)
 	$(BIN)/python -m pytest -q -m faults tests/faults
+
+# High availability on loopback (deploy/ha, docs/high-availability.md): a pg_auto_failover monitor
+# and two PostgreSQL nodes with synchronous replication, run as the user wallet-ha, data in
+# .ha-data. `make ha-up` prints the service's DATABASE_URL on its last line.
+ha-up:
+	@bash deploy/ha/up.sh
+
+ha-failover:
+	@bash deploy/ha/failover.sh
+
+ha-status:
+	@bash deploy/ha/status.sh
+
+ha-down:
+	@bash deploy/ha/down.sh
 
 lint: install
 	$(BIN)/ruff check .
