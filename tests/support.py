@@ -19,20 +19,20 @@ from pathlib import Path
 import asyncpg
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy.engine import make_url
 
 from wallet_api.ledger.api_keys import ApiKeys, Scope
 from wallet_api.settings import Settings
 from wallet_api.storage.database import Database
+from wallet_api.storage.urls import driver_dsn, parsed
 
 
 def plain_dsn(url: str) -> str:
     """The asyncpg DSN of a SQLAlchemy URL (postgresql+asyncpg://... -> postgresql://...)."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return driver_dsn(url)
 
 
 def with_database(url: str, name: str) -> str:
-    return make_url(url).set(database=name).render_as_string(hide_password=False)
+    return parsed(url).set(database=name).render_as_string(hide_password=False)
 
 
 @contextlib.contextmanager

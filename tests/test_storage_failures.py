@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from decimal import Decimal
 
@@ -15,11 +15,13 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from tests.support import (
     balance_of,
     ledger_problems,
     plain_dsn,
+    scratch_database,
     wait_for_blocked_service_statements,
 )
 from wallet_api.ledger import retry
@@ -30,6 +32,7 @@ from wallet_api.ledger.ledger import Ledger
 from wallet_api.ledger.records import Transfer
 from wallet_api.ledger.rules import OperationType
 from wallet_api.settings import Settings
+from wallet_api.storage import migrations
 from wallet_api.storage.database import Database
 from wallet_api.storage.errors import (
     StorageConflict,
@@ -236,3 +239,80 @@ async def test_connections_lost_to_a_database_restart_cost_at_most_one_503_then_
     assert await balance_of(db, wallet_id) == Decimal("100.00") + 4 - failures
     await ledger.wallets.create(None, "USD")
     assert await ledger.is_ready()
+
+
+@pytest.fixture
+def own_database_url(admin_url: str) -> Iterator[str]:
+    """A database of its own, which a test may turn read-only."""
+    with scratch_database(admin_url) as url:
+        migrations.upgrade(url)
+        yield url
+
+
+@pytest.fixture
+async def own_ledger(own_database_url: str) -> AsyncIterator[tuple[Ledger, Database, str]]:
+    settings = Settings(_env_file=None, db_pool_size=2, db_pool_overflow=0)
+    database = Database(settings, own_database_url)
+    try:
+        yield (
+            Ledger(database, "USD", idempotency_ttl=timedelta(hours=1)),
+            database,
+            own_database_url,
+        )
+    finally:
+        await database.dispose()
+
+
+def test_a_read_only_refusal_is_an_outage_not_a_failure() -> None:
+    # 25006: the node was demoted by a failover; the new primary takes the retry.
+    assert is_unavailable(driver_error("25006"))
+    assert conflict_reason(driver_error("25006")) is None
+
+
+async def test_a_database_turned_read_only_is_a_503_and_not_ready_then_pools_heal(
+    own_ledger: tuple[Ledger, Database, str],
+) -> None:
+    """What a failover does to the service's connections, on one server: the node they reach
+    refuses writes (SQLSTATE 25006, as a demoted primary does) until they find a writable one."""
+    ledger, database, url = own_ledger
+    (wallet_id,) = await funded_wallets(ledger, 1)
+    name = make_url(url).database
+    db = await asyncpg.connect(plain_dsn(url))
+    try:
+        await _read_only_then_healed(ledger, database, db, name, wallet_id)
+    finally:
+        await db.close()
+
+
+async def _read_only_then_healed(
+    ledger: Ledger, database: Database, db: asyncpg.Connection, name: str, wallet_id: uuid.UUID
+) -> None:
+    await db.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    try:
+        pids = list(await backend_pids(database, 2))
+        await db.execute("SELECT pg_terminate_backend(pid, 5000) FROM unnest($1::int[]) pid", pids)
+        for _ in range(3):
+            with pytest.raises(StorageUnavailable):
+                await ledger.wallets.move(wallet_id, OperationType.DEPOSIT, Decimal("1.00"))
+            with pytest.raises(StorageUnavailable):
+                await ledger.wallets.create(None, "USD")
+        assert not await ledger.is_ready()
+    finally:
+        await db.execute(f'ALTER DATABASE "{name}" RESET default_transaction_read_only')
+
+    # The pooled connections are still read-only sessions: a failure drops them all, so a few
+    # requests heal both pools, with no restart.
+    failures = {"move": 0, "create": 0}
+    for _ in range(4):
+        try:
+            await ledger.wallets.move(wallet_id, OperationType.DEPOSIT, Decimal("1.00"))
+        except StorageUnavailable:
+            failures["move"] += 1
+        try:
+            await ledger.wallets.create(None, "USD")
+        except StorageUnavailable:
+            failures["create"] += 1
+    assert failures["move"] <= 1
+    assert failures["create"] <= 1
+    assert await ledger.is_ready()
+    assert await balance_of(db, wallet_id) == Decimal("100.00") + 4 - failures["move"]

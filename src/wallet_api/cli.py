@@ -10,13 +10,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
+from pydantic import ValidationError
 
 from wallet_api import server
 from wallet_api.bench import run as bench
 from wallet_api.bench.scenarios import NAMES as BENCH_SCENARIOS
 from wallet_api.ledger.api_keys import ApiKey, ApiKeyNotFound, Scope
 from wallet_api.logs import logging_config
-from wallet_api.settings import Settings
+from wallet_api.settings import DATABASE_URL_ENV, Settings
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -123,7 +124,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in ("host", "port", "workers")
         if (value := getattr(args, name, None)) is not None
     }
-    settings = Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as invalid:
+        print(f"wallet-api: the configuration is not valid:\n{_reasons(invalid)}", file=sys.stderr)
+        return 2
     config = logging_config(settings.log_level)
     if args.command in ("keys", "events"):
         # These commands talk to a person: the database's start and stop lines would bury them.
@@ -177,6 +182,19 @@ def _events_status(settings: Settings) -> int:
             f"{backlog.delivered:>12}  backlog {backlog.behind:>10}"
         )
     return 0
+
+
+def _reasons(invalid: ValidationError) -> str:
+    """One line per setting at fault, without its value: a database URL holds a password."""
+    return "\n".join(
+        f"  {_environment_name(error['loc'])}: {error['msg']}"
+        for error in invalid.errors(include_input=False, include_url=False)
+    )
+
+
+def _environment_name(location: tuple[int | str, ...]) -> str:
+    field = str(location[0]) if location else ""
+    return DATABASE_URL_ENV if field == "database_url" else f"WALLET_{field.upper()}"
 
 
 def _keys(settings: Settings, args: argparse.Namespace) -> int:

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from wallet_api.storage.urls import checked
+
 DATABASE_URL_ENV = "DATABASE_URL"
 AUTH_ENV = "WALLET_AUTH"
 RATE_LIMIT_ENV = "WALLET_RATE_LIMIT_PER_SECOND"
@@ -29,7 +31,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices(DATABASE_URL_ENV, "WALLET_DATABASE_URL"),
-        description="postgresql+asyncpg://user:pass@host:port/db; unset = embedded PostgreSQL.",
+        description="postgresql+asyncpg://user:pass@host:port/db; unset = embedded PostgreSQL. "
+        "Several hosts (a failover cluster): postgresql://user@h1:p1,h2:p2/db"
+        "?target_session_attrs=read-write.",
     )
     data_dir: Path = Field(
         default=Path(".wallet-data"),
@@ -125,6 +129,11 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_url_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, value: str | None) -> str | None:
+        return None if value is None else checked(value)
 
     @field_validator("bootstrap_api_key", mode="before")
     @classmethod

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
-from sqlalchemy.engine import make_url
 
 from wallet_api.storage.embedded import embedded_database
+from wallet_api.storage.urls import driver_dsn, hosts, parsed
 
 SERVER_SETTINGS = ("fsync", "synchronous_commit", "shared_buffers", "max_connections")
 
@@ -27,12 +27,12 @@ class BenchDatabase:
     @property
     def dsn(self) -> str:
         """The libpq/asyncpg form of the URL, password included."""
-        return make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
+        return driver_dsn(self.url)
 
     def dsn_without_password(self) -> tuple[str, str | None]:
         """The DSN to put on a command line, and its password to pass in the environment."""
-        url = make_url(self.url).set(drivername="postgresql")
-        return url.set(password=None).render_as_string(hide_password=False), url.password
+        url = parsed(self.url)
+        return driver_dsn(url.set(password=None)), url.password
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +75,13 @@ async def server_facts(dsn: str) -> dict[str, str]:
 @contextlib.contextmanager
 def _scratch(admin_url: str, *, embedded: bool) -> Iterator[BenchDatabase]:
     name = f"wallet_bench_{uuid.uuid4().hex[:12]}"
-    admin = make_url(admin_url)
-    admin_dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    admin = parsed(admin_url)
+    admin_dsn = driver_dsn(admin)
     # Identifiers cannot be bound parameters; the name is generated right above.
     asyncio.run(_execute(admin_dsn, f'CREATE DATABASE "{name}"'))
     where = "an embedded PostgreSQL in a throwaway data directory"
     if not embedded:
-        where = f"{admin.host or 'localhost'}:{admin.port or 5432}"
+        where = ", ".join(hosts(admin))
     database = BenchDatabase(
         url=admin.set(database=name).render_as_string(hide_password=False),
         description=f"scratch database {name} on {where}",

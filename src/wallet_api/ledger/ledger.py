@@ -38,13 +38,13 @@ class Ledger:
         self.reports = Reports(database, self.wallets)
 
     async def is_ready(self) -> bool:
-        """The database answers and its schema is at the newest migration."""
+        """The database answers, takes writes, and its schema is at the newest migration."""
         # Twice: after a database restart the first use of a pooled connection fails and makes
         # the pool connect afresh, and readiness should not lag behind the requests that healed.
         for _ in range(2):
             try:
                 async with self._db.connect() as connection:
-                    revision = await wallet_store.schema_revision(connection)
+                    revision = await wallet_store.schema_revision_if_writable(connection)
             except Exception as failure:
                 log.info("readiness check failed: %s", type(failure).__name__)
                 continue

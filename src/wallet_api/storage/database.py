@@ -9,32 +9,29 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 import asyncpg
-from sqlalchemy.engine import make_url
+from sqlalchemy import event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool
 
 from wallet_api import metrics
 from wallet_api.settings import Settings
-from wallet_api.storage.errors import unavailable_as_storage_error
+from wallet_api.storage.errors import READ_ONLY, unavailable_as_storage_error
+from wallet_api.storage.urls import async_url, driver_dsn
 
 Lent = TypeVar("Lent")
 
-_CONNECTION_LOST = (
+# A connection that failed so is no use any more: its server went away, or it is a standby now
+# (a failover promoted another node; a new connection finds the new primary).
+_CONNECTION_UNUSABLE = (
     OSError,
     asyncpg.InterfaceError,
     asyncpg.InternalClientError,
     asyncpg.PostgresConnectionError,
     asyncpg.AdminShutdownError,
     asyncpg.CannotConnectNowError,
+    asyncpg.ReadOnlySQLTransactionError,
 )
-
-
-def async_url(url: str) -> str:
-    """Accept postgres://, postgresql:// or postgresql+asyncpg:// and return the asyncpg form."""
-    parsed = make_url(url)
-    if parsed.drivername in ("postgres", "postgresql", "postgresql+asyncpg"):
-        return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
-    raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")
 
 
 def _server_settings(settings: Settings) -> dict[str, str]:
@@ -48,7 +45,7 @@ def _server_settings(settings: Settings) -> dict[str, str]:
 
 def create_engine(settings: Settings, url: str, **options: Any) -> AsyncEngine:
     server_settings = _server_settings(settings)
-    return create_async_engine(
+    engine = create_async_engine(
         async_url(url),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_overflow,
@@ -57,6 +54,15 @@ def create_engine(settings: Settings, url: str, **options: Any) -> AsyncEngine:
         connect_args={"server_settings": server_settings, "timeout": 5},
         **options,
     )
+    event.listen(engine.sync_engine, "handle_error", _standby_is_a_disconnect)
+    return engine
+
+
+def _standby_is_a_disconnect(context: ExceptionContext) -> None:
+    """A read-only refusal means the connection reached a standby (its server was demoted): like
+    a lost connection, it is dropped with every other pooled one, so new ones find the primary."""
+    if getattr(context.original_exception, "sqlstate", None) == READ_ONLY:
+        context.is_disconnect = True
 
 
 class Database:
@@ -89,9 +95,10 @@ class Database:
             try:
                 async with self._counted(lending) as connection:
                     yield connection
-            except _CONNECTION_LOST:
-                # The server went away (a restart): every pooled connection is suspect, so all
-                # are replaced, as SQLAlchemy's pool does, and one 503 is the whole cost.
+            except _CONNECTION_UNUSABLE:
+                # The server went away (a restart, a failover): every pooled connection is
+                # suspect, so all are replaced, as SQLAlchemy's pool does, and one 503 is the
+                # whole cost.
                 await pool.expire_connections()
                 raise
 
@@ -105,9 +112,8 @@ class Database:
     async def _open_hot_pool(self) -> asyncpg.Pool:
         async with self._hot_pool_lock:
             if self._hot_pool is None:
-                dsn = self.engine.url.set(drivername="postgresql")
                 self._hot_pool = await asyncpg.create_pool(
-                    dsn.render_as_string(hide_password=False),
+                    driver_dsn(self.engine.url),
                     min_size=1,
                     max_size=self._settings.db_pool_size,
                     server_settings={

@@ -10,8 +10,10 @@ from sqlalchemy import exc as sa_exc
 
 # Connection lost, server shutting down or starting, too many connections, statement or lock
 # timeout: the request did nothing wrong and may be retried once the database is back.
+# Read-only: the server is a standby now, demoted by a failover; the new primary takes the retry.
 LOCK_NOT_AVAILABLE = "55P03"
-_UNAVAILABLE_SQLSTATES = {"53300", "55P03", "57014", "57P01", "57P02", "57P03"}
+READ_ONLY = "25006"
+_UNAVAILABLE_SQLSTATES = {"25006", "53300", "55P03", "57014", "57P01", "57P02", "57P03"}
 # The database rolled the whole transaction back to break a tie with another one: running it
 # again from the start is safe, and usually succeeds.
 _CONFLICT_SQLSTATES = {"40001": "serialization_failure", "40P01": "deadlock"}

@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from wallet_api.storage.database import async_url
+from wallet_api.storage.urls import async_url
 
 
 def alembic_config(url: str) -> Config:

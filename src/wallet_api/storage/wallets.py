@@ -161,6 +161,14 @@ async def operations_page(
     return [OperationRow(*row) for row in rows]
 
 
-async def schema_revision(connection: AsyncConnection) -> str | None:
-    result = await connection.execute(text("SELECT version_num FROM alembic_version"))
-    return result.scalar_one_or_none()
+_SCHEMA_AND_WRITABLE = text(
+    "SELECT (SELECT version_num FROM alembic_version), "
+    "current_setting('transaction_read_only') = 'off'"
+)
+
+
+async def schema_revision_if_writable(connection: AsyncConnection) -> str | None:
+    """The schema's revision, or None on a server that takes no writes (a standby, which a
+    failover may have left a pooled connection on)."""
+    revision, writable = (await connection.execute(_SCHEMA_AND_WRITABLE)).one()
+    return revision if writable else None
