@@ -50,6 +50,13 @@ test-faults: install
 	command -v haproxy >/dev/null || (apt-get update -qq && apt-get install -y -qq haproxy)
 	$(BIN)/python -m pytest -q -m faults tests/faults
 
+# The primary of a pg_auto_failover cluster lost under load (tests/ha): the packages are installed
+# when missing. A few minutes.
+test-ha: install
+	command -v pg_autoctl >/dev/null || (apt-get update -qq && \
+		apt-get install -y -qq postgresql-15-auto-failover pg-auto-failover-cli)
+	$(BIN)/python -m pytest -q -s -m ha tests/ha
+
 # High availability on loopback (deploy/ha, docs/high-availability.md): a pg_auto_failover monitor
 # and two PostgreSQL nodes with synchronous replication, run as the user wallet-ha, data in
 # .ha-data. `make ha-up` prints the service's DATABASE_URL on its last line.

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import collections
 import json
+import time
 import uuid
 
 import asyncpg
+import httpx
 
-from tests.faults.clients import Movement
-from tests.support import assert_books_balance, plain_dsn
+from tests.faults.clients import Movement, Tally
+from tests.support import assert_books_balance, operation_url, plain_dsn
 
 
 async def assert_ledger_is_what_clients_were_told(
@@ -93,3 +95,27 @@ async def assert_ledger_is_what_clients_were_told(
     withdrawn = sum(m.amount_minor for m in acknowledged if m.kind == "WITHDRAW")
     assert sum(balances.values()) == deposited - withdrawn
     assert_books_balance(database_url)
+
+
+def assert_no_error_leaked(tally: Tally) -> None:
+    assert tally.statuses[500] == 0, tally
+    assert set(tally.refused) <= {"insufficient_funds"}, tally
+
+
+async def assert_unavailable_quickly(base_url: str, wallet_id: uuid.UUID) -> None:
+    """With the database down: 503 service_unavailable with Retry-After at once (well before
+    any pool or connect timeout of 5 s); not ready; still live."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        started_at = time.monotonic()
+        refused = await http.post(
+            operation_url(wallet_id),
+            json={"operation_type": "DEPOSIT", "amount": "1.00"},
+            headers={"Idempotency-Key": f"probe-{uuid.uuid4()}"},
+        )
+        elapsed = time.monotonic() - started_at
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["code"] == "service_unavailable"
+        assert refused.headers["retry-after"] == "1"
+        assert elapsed < 3, f"a 503 took {elapsed:.1f} s"
+        assert (await http.get("/health/ready")).status_code == 503
+        assert (await http.get("/health/live")).status_code == 200

@@ -45,6 +45,7 @@ class Movement:
 @dataclass
 class Tally:
     acknowledged: list[Movement] = field(default_factory=list)
+    acknowledged_at: list[float] = field(default_factory=list)  # time.monotonic() of each
     refused: collections.Counter[str] = field(default_factory=collections.Counter)
     statuses: collections.Counter[int] = field(default_factory=collections.Counter)
     transport_errors: int = 0
@@ -125,6 +126,7 @@ class Load:
             self.tally.refused[response.json()["code"]] += 1
             return
         answer = response.json()
+        self.tally.acknowledged_at.append(time.monotonic())
         self.tally.acknowledged.append(
             Movement(
                 kind=kind,

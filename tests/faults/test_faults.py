@@ -21,8 +21,12 @@ import httpx
 import psutil
 import pytest
 
-from tests.faults.checks import assert_ledger_is_what_clients_were_told
-from tests.faults.clients import FUNDS_MINOR, Load, Tally, fund_wallets
+from tests.faults.checks import (
+    assert_ledger_is_what_clients_were_told,
+    assert_no_error_leaked,
+    assert_unavailable_quickly,
+)
+from tests.faults.clients import FUNDS_MINOR, Load, fund_wallets
 from tests.faults.postgres import RestartablePostgres
 from tests.support import (
     free_port,
@@ -71,30 +75,6 @@ def busiest(workers: set[int]) -> int:
         return sum(1 for c in connections if c.status == psutil.CONN_ESTABLISHED and c.raddr)
 
     return max(workers, key=clients)
-
-
-def assert_no_error_leaked(tally: Tally) -> None:
-    assert tally.statuses[500] == 0, tally
-    assert set(tally.refused) <= {"insufficient_funds"}, tally
-
-
-async def assert_unavailable_quickly(base_url: str, wallet_id: uuid.UUID) -> None:
-    """With the database down: 503 service_unavailable with Retry-After at once (well before
-    any pool or connect timeout of 5 s); not ready; still live."""
-    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
-        started_at = time.monotonic()
-        refused = await http.post(
-            operation_url(wallet_id),
-            json={"operation_type": "DEPOSIT", "amount": "1.00"},
-            headers={"Idempotency-Key": f"probe-{uuid.uuid4()}"},
-        )
-        elapsed = time.monotonic() - started_at
-        assert refused.status_code == 503, refused.text
-        assert refused.json()["code"] == "service_unavailable"
-        assert refused.headers["retry-after"] == "1"
-        assert elapsed < 3, f"a 503 took {elapsed:.1f} s"
-        assert (await http.get("/health/ready")).status_code == 503
-        assert (await http.get("/health/live")).status_code == 200
 
 
 @pytest.mark.parametrize("mode", ["fast", "immediate"])
