@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 # Extra arguments for `wallet-api bench`, e.g. make bench BENCH_ARGS='--duration 5 --scenarios hot'
 BENCH_ARGS ?=
 
-.PHONY: install run test test-faults test-ha ha-up ha-failover ha-status ha-down fuzz lint format \
+.PHONY: install run test test-faults test-ha ha-up ha-failover ha-status ha-down ha-bench fuzz lint format \
 	clean bench bench-scale bench-tools
 
 install: $(STAMP)
@@ -71,6 +71,11 @@ ha-status:
 
 ha-down:
 	@bash deploy/ha/down.sh
+
+# `hot` and `spread` on the running cluster and on the machine's PostgreSQL, alternating, and the
+# cluster/single ratio of each round (HA_BENCH_ROUNDS=3, HA_BENCH_DURATION=10).
+ha-bench: bench-tools
+	@bash deploy/ha/bench.sh
 
 lint: install
 	$(BIN)/ruff check .
