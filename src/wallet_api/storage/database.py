@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
@@ -17,9 +18,13 @@ from sqlalchemy.pool import QueuePool
 from wallet_api import metrics
 from wallet_api.settings import Settings
 from wallet_api.storage.errors import READ_ONLY, unavailable_as_storage_error
-from wallet_api.storage.urls import async_url, driver_dsn
+from wallet_api.storage.primary import PrimaryConnector
+from wallet_api.storage.urls import async_url, driver_dsn, hosts, parsed
 
 Lent = TypeVar("Lent")
+
+CONNECT_TIMEOUT_SECONDS = 5.0
+COMMAND_TIMEOUT_MARGIN_SECONDS = 5.0
 
 # A connection that failed so is no use any more: its server went away, or it is a standby now
 # (a failover promoted another node; a new connection finds the new primary).
@@ -43,25 +48,54 @@ def _server_settings(settings: Settings) -> dict[str, str]:
     }
 
 
-def create_engine(settings: Settings, url: str, **options: Any) -> AsyncEngine:
-    server_settings = _server_settings(settings)
+def _command_timeout(settings: Settings) -> float | None:
+    """How long the driver waits for any answer of the server. The server ends a statement
+    itself at statement_timeout; past that and a margin, it is gone without a trace (a machine
+    lost, a network cut), and without this the connection would wait for TCP to give up, many
+    minutes."""
+    if settings.db_statement_timeout_ms == 0:
+        return None
+    return settings.db_statement_timeout_ms / 1000 + COMMAND_TIMEOUT_MARGIN_SECONDS
+
+
+def primary_connector(settings: Settings, url: str) -> PrimaryConnector | None:
+    """For a URL with several hosts, the connector both pools share; None for one host."""
+    database = parsed(url)
+    if len(hosts(database)) < 2:
+        return None
+    return PrimaryConnector(database, timeout_per_host=CONNECT_TIMEOUT_SECONDS)
+
+
+def create_engine(
+    settings: Settings, url: str, connector: PrimaryConnector | None = None, **options: Any
+) -> AsyncEngine:
+    connect_args: dict[str, Any] = {
+        "server_settings": _server_settings(settings),
+        "timeout": CONNECT_TIMEOUT_SECONDS,
+        "command_timeout": _command_timeout(settings),
+    }
+    if connector is not None:
+        connect_args.pop("timeout")
+        options["async_creator"] = functools.partial(connector, **connect_args)
     engine = create_async_engine(
         async_url(url),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
         pool_pre_ping=False,
-        connect_args={"server_settings": server_settings, "timeout": 5},
+        connect_args=connect_args,
         **options,
     )
-    event.listen(engine.sync_engine, "handle_error", _standby_is_a_disconnect)
+    event.listen(engine.sync_engine, "handle_error", _unusable_is_a_disconnect)
     return engine
 
 
-def _standby_is_a_disconnect(context: ExceptionContext) -> None:
-    """A read-only refusal means the connection reached a standby (its server was demoted): like
-    a lost connection, it is dropped with every other pooled one, so new ones find the primary."""
-    if getattr(context.original_exception, "sqlstate", None) == READ_ONLY:
+def _unusable_is_a_disconnect(context: ExceptionContext) -> None:
+    """A read-only refusal means the connection reached a standby (its server was demoted), and
+    a timeout that the server is gone: like a lost connection, it is dropped with every other
+    pooled one, so new ones find the primary."""
+    error = context.original_exception
+    if getattr(error, "sqlstate", None) == READ_ONLY or isinstance(error, TimeoutError):
         context.is_disconnect = True
 
 
@@ -70,7 +104,8 @@ class Database:
     read, SQLAlchemy's for everything else, lent out as autocommit connections."""
 
     def __init__(self, settings: Settings, url: str, **engine_options: Any) -> None:
-        engine = create_engine(settings, url, **engine_options)
+        self._connector = primary_connector(settings, url)
+        engine = create_engine(settings, url, self._connector, **engine_options)
         self.engine = engine
         # A single statement is atomic on its own: no BEGIN/COMMIT round trips around it.
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -93,7 +128,7 @@ class Database:
             pool = self._hot_pool or await self._open_hot_pool()
             lending = pool.acquire(timeout=self._settings.db_pool_timeout_seconds)
             try:
-                async with self._counted(lending) as connection:
+                async with self._counted(lending) as connection, _given_up_on_silence(connection):
                     yield connection
             except _CONNECTION_UNUSABLE:
                 # The server went away (a restart, a failover): every pooled connection is
@@ -106,8 +141,20 @@ class Database:
     async def hot_transaction(self) -> AsyncIterator[asyncpg.Connection]:
         """A driver connection inside one transaction: committed on success, rolled back on
         any error."""
-        async with self.hot() as connection, connection.transaction(isolation=self._isolation):
-            yield connection
+        async with self.hot() as connection:
+            # Not `connection.transaction()`: after a timeout its rollback would wait for a
+            # server that is gone, where the connection must be dropped at once.
+            transaction = connection.transaction(isolation=self._isolation)
+            await transaction.start()
+            try:
+                yield connection
+            except TimeoutError:
+                raise
+            except BaseException:
+                if not connection.is_closed():
+                    await transaction.rollback()
+                raise
+            await transaction.commit()
 
     async def _open_hot_pool(self) -> asyncpg.Pool:
         async with self._hot_pool_lock:
@@ -123,7 +170,9 @@ class Database:
                         # for planning than for running: +30% deposits at one connection.
                         "plan_cache_mode": "force_generic_plan",
                     },
-                    timeout=5,
+                    timeout=CONNECT_TIMEOUT_SECONDS,
+                    command_timeout=_command_timeout(self._settings),
+                    connect=self._connector,
                     reset=_keep_session,
                 )
             return self._hot_pool
@@ -172,6 +221,18 @@ class Database:
         if self._hot_pool is not None:
             await self._hot_pool.close()
         await self.engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def _given_up_on_silence(connection: asyncpg.Connection) -> AsyncIterator[None]:
+    """A statement that timed out on the client's side met a server that no longer answers: the
+    connection is closed at once, without the cancel request and the goodbye that the driver
+    would otherwise wait for (each as long as TCP takes to give up)."""
+    try:
+        yield
+    except TimeoutError:
+        connection.terminate()
+        raise
 
 
 async def _keep_session(_: asyncpg.Connection) -> None:

@@ -45,6 +45,23 @@ def hosts(url: URL) -> tuple[str, ...]:
     return (f"{url.host or 'localhost'}:{url.port or 5432}",)
 
 
+def each_host(url: URL) -> list[URL]:
+    """The URL once for each of its hosts, in order."""
+    if "host" not in url.query:
+        return [url]
+    alone = url.difference_update_query(["host"])
+    return [
+        # A socket directory stays in the query, where libpq and the driver look for it.
+        alone.update_query_dict({"host": name}) if name.startswith("/") else _at(alone, name)
+        for name in hosts(url)
+    ]
+
+
+def _at(url: URL, name: str) -> URL:
+    host, _, port = name.rpartition(":") if ":" in name else (name, "", "")
+    return url.set(host=host, port=int(port) if port else None)
+
+
 def checked(url: str) -> str:
     """The URL, unchanged, if the service can use it; else a ValueError that says why."""
     database = parsed(url)
