@@ -50,11 +50,11 @@ test-faults: install
 	command -v haproxy >/dev/null || (apt-get update -qq && apt-get install -y -qq haproxy)
 	$(BIN)/python -m pytest -q -m faults tests/faults
 
-# The primary of a pg_auto_failover cluster lost under load (tests/ha): the packages are installed
-# when missing. A few minutes.
+# The primary of a pg_auto_failover cluster killed, then cut off the network, under load (tests/ha):
+# the packages (iptables for the cut) are installed when missing. A few minutes.
 test-ha: install
-	command -v pg_autoctl >/dev/null || (apt-get update -qq && \
-		apt-get install -y -qq postgresql-15-auto-failover pg-auto-failover-cli)
+	command -v pg_autoctl >/dev/null && command -v iptables >/dev/null || (apt-get update -qq && \
+		apt-get install -y -qq postgresql-15-auto-failover pg-auto-failover-cli iptables)
 	$(BIN)/python -m pytest -q -s -m ha tests/ha
 
 # High availability on loopback (deploy/ha, docs/high-availability.md): a pg_auto_failover monitor
@@ -72,7 +72,7 @@ ha-status:
 ha-down:
 	@bash deploy/ha/down.sh
 
-# `hot` and `spread` on the running cluster and on the machine's PostgreSQL, alternating, and the
+# `hot` and `spread` on the running cluster and on its primary alone, alternating, and the
 # cluster/single ratio of each round (HA_BENCH_ROUNDS=3, HA_BENCH_DURATION=10).
 ha-bench: bench-tools
 	@bash deploy/ha/bench.sh

@@ -1,6 +1,8 @@
 # The cluster's layout and the helpers every deploy/ha script shares; sourced, never run.
-# One pg_auto_failover monitor and two data nodes on loopback, run as an ordinary user, with all
-# their data, configuration and logs under HA_DIR (git-ignored; `make ha-down` removes it).
+# One pg_auto_failover monitor and two data nodes on loopback, each run as an ordinary user of its
+# own (wallet-ha, wallet-ha-node1, ...: PostgreSQL refuses root, and a user per node lets
+# partition.sh cut one node off the network), with all their data, configuration and logs under
+# HA_DIR (git-ignored; `make ha-down` removes it).
 
 HA_DIR=${HA_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/.ha-data}
 HA_USER=${HA_USER:-wallet-ha}
@@ -24,11 +26,11 @@ MONITOR_SETTINGS=(
     "pgautofailover.primary_demote_timeout=6000"          # [30000] wait for the old primary to stop
 )
 # The keepers' side: a primary that reaches neither the monitor nor its standby for this long
-# stops itself. It must stay well below the silence + demote wait above, or an isolated old
-# primary could still take writes after the standby's promotion.
-KEEPER_NETWORK_PARTITION_TIMEOUT=3   # [20] seconds
-KEEPER_PREPARE_PROMOTION_WALRECEIVER=2 # [5] seconds
+# stops itself (see docs/high-availability.md for when pg_auto_failover 2.0 does not notice).
+KEEPER_NETWORK_PARTITION_TIMEOUT=3      # [20] seconds
+KEEPER_PREPARE_PROMOTION_WALRECEIVER=2  # [5] seconds
 
+user_of() { if [[ $1 == monitor ]]; then echo "$HA_USER"; else echo "$HA_USER-$1"; fi; }
 node_names() { local n; for n in "${!HA_NODE_PORTS[@]}"; do echo "node$((n + 1))"; done; }
 node_port() { echo "${HA_NODE_PORTS[${1#node} - 1]}"; }
 pgdata_of() { echo "$HA_DIR/$1/pgdata"; }
@@ -38,19 +40,20 @@ pgdata_of() { echo "$HA_DIR/$1/pgdata"; }
 as_node() {
     local node=$1
     shift
-    setpriv --reuid="$HA_USER" --regid="$HA_USER" --init-groups \
+    setpriv --reuid="$(user_of "$node")" --regid="$HA_USER" --init-groups \
         env HOME="$HA_DIR/$node" XDG_CONFIG_HOME="$HA_DIR/$node/config" \
         XDG_DATA_HOME="$HA_DIR/$node/share" XDG_RUNTIME_DIR="$HA_DIR/$node/run" \
         PATH="$PG_BIN:$PATH" PGDATA="$(pgdata_of "$node")" "$@"
 }
 
+# A node cut off the network does not refuse a connection, it never answers: give up soon.
 monitor_sql() {
-    as_node monitor psql -X -qAt -h "$HA_HOST" -p "$HA_MONITOR_PORT" -d pg_auto_failover \
+    as_node monitor env PGCONNECT_TIMEOUT=3 psql -X -qAt -h "$HA_HOST" -p "$HA_MONITOR_PORT" -d pg_auto_failover \
         -v ON_ERROR_STOP=1 -c "$1"
 }
 
 node_sql() {
-    as_node "$1" psql -X -qAt -h "$HA_HOST" -p "$(node_port "$1")" -d postgres \
+    as_node "$1" env PGCONNECT_TIMEOUT=3 psql -X -qAt -h "$HA_HOST" -p "$(node_port "$1")" -d postgres \
         -v ON_ERROR_STOP=1 -c "$2"
 }
 
@@ -69,7 +72,7 @@ start_keeper() {
     local node=$1
     [[ -n $(running_group "$node") ]] && return 0
     setsid bash -c 'echo $$ > "$1"; shift; exec "$@"' _ "$HA_DIR/$node/group.pid" \
-        setpriv --reuid="$HA_USER" --regid="$HA_USER" --init-groups \
+        setpriv --reuid="$(user_of "$node")" --regid="$HA_USER" --init-groups \
         env HOME="$HA_DIR/$node" XDG_CONFIG_HOME="$HA_DIR/$node/config" \
         XDG_DATA_HOME="$HA_DIR/$node/share" XDG_RUNTIME_DIR="$HA_DIR/$node/run" \
         PATH="$PG_BIN:$PATH" PGDATA="$(pgdata_of "$node")" \
@@ -79,6 +82,19 @@ start_keeper() {
         sleep 0.1
         ((++waited < 50)) || { echo "ha: $node did not start" >&2; return 1; }
     done
+}
+
+# Stops a node's pg_autoctl, which stops its PostgreSQL first (a fast shutdown).
+stop_keeper() {
+    local group
+    group=$(running_group "$1")
+    [[ -n $group ]] || return 0
+    kill -TERM -- "-$group" 2>/dev/null || true
+    for _ in $(seq 300); do
+        kill -0 "$group" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -KILL -- "-$group" 2>/dev/null || true
 }
 
 # The primary's node name (node1, node2...), from the monitor; empty while there is none.

@@ -19,8 +19,9 @@ fi
 echo
 echo "on the primary, $primary:"
 node_sql "$primary" "SELECT format('  %s = %s', name, quote_literal(setting)) FROM pg_settings
-    WHERE name IN ('synchronous_standby_names', 'synchronous_commit') ORDER BY name"
+    WHERE name IN ('synchronous_standby_names', 'synchronous_commit') ORDER BY name" 2>/dev/null ||
+    echo "  (it does not answer)"
 node_sql "$primary" "SELECT format('  standby %s: %s, sync_state %s', application_name, state,
-    sync_state) FROM pg_stat_replication ORDER BY application_name"
+    sync_state) FROM pg_stat_replication ORDER BY application_name" 2>/dev/null || true
 echo
 echo "DATABASE_URL=$(database_url)"

@@ -15,11 +15,17 @@ install_packages() {
 }
 
 # PostgreSQL refuses to run as root. The postgres group gives write access to
-# /var/run/postgresql, where the postmaster keeps its socket's lock file.
-create_user() {
-    id "$HA_USER" >/dev/null 2>&1 && return 0
-    useradd --system --user-group --groups postgres --no-create-home \
-        --home-dir /nonexistent --shell /usr/sbin/nologin "$HA_USER"
+# /var/run/postgresql, where the postmaster keeps its socket's lock file; the group HA_USER
+# shares the data directories among the cluster's users.
+create_users() {
+    local node user
+    getent group "$HA_USER" >/dev/null || groupadd --system "$HA_USER"
+    for node in monitor $(node_names); do
+        user=$(user_of "$node")
+        id "$user" >/dev/null 2>&1 && continue
+        useradd --system --gid "$HA_USER" --groups postgres --no-create-home \
+            --home-dir /nonexistent --shell /usr/sbin/nologin "$user"
+    done
 }
 
 prepare_directories() {
@@ -27,7 +33,7 @@ prepare_directories() {
     mkdir -p "$HA_DIR"
     for node in monitor $(node_names); do
         mkdir -p "$HA_DIR/$node"/{config,share,run}
-        chown -R "$HA_USER:$HA_USER" "$HA_DIR/$node"
+        chown -R "$(user_of "$node"):$HA_USER" "$HA_DIR/$node"
         chmod 700 "$HA_DIR/$node"
     done
 }
@@ -52,6 +58,12 @@ create_node() {
     primary=$(primary_node)
     if [[ -n $primary ]]; then
         wait_for "$primary answering" "node_sql $primary 'SELECT 1' >/dev/null 2>&1"
+        # The standby's keeper connects to its copy of the primary as its own user: initdb made
+        # only the first node's.
+        node_sql "$primary" "DO \$\$ BEGIN
+            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$(user_of "$node")') THEN
+                CREATE ROLE \"$(user_of "$node")\" SUPERUSER LOGIN;
+            END IF; END \$\$" >/dev/null
         node_sql "$primary" "CHECKPOINT" >/dev/null
     fi
     as_node "$node" pg_autoctl create postgres --pgctl "$PG_BIN/pg_ctl" \
@@ -101,9 +113,9 @@ app_role() {
         ALTER DATABASE $HA_DBNAME OWNER TO $HA_APP_USER" >/dev/null
 }
 
-[[ $(id -u) -eq 0 ]] || die "run as root: it creates the user $HA_USER and runs the servers as that user"
+[[ $(id -u) -eq 0 ]] || die "run as root: it creates the users $HA_USER* and runs the servers as them"
 install_packages
-create_user
+create_users
 prepare_directories
 create_monitor
 start_keeper monitor

@@ -21,6 +21,9 @@ TEST_ENVIRONMENT = {
 }
 
 
+PRIMARY_STATES = ("primary", "wait_primary")
+
+
 class Cluster:
     def __init__(self, environment: dict[str, str]) -> None:
         self._environment = environment
@@ -32,13 +35,30 @@ class Cluster:
         self.url = self._run("up.sh", timeout=300).strip().splitlines()[-1]
         return self.url
 
-    def fail_primary(self) -> tuple[str, float]:
-        """The primary's machine lost; the node that was primary, and time.monotonic() then."""
-        output = self._run("failover.sh", timeout=30)
-        killed_at = time.monotonic()
-        found = re.search(r"killed (node\d+)", output)
+    def lose_primary(self, how: str) -> tuple[str, float]:
+        """The primary's machine lost (`kill`) or cut off the network (`cut`); the node that was
+        primary, and time.monotonic() then."""
+        command = ("failover.sh",) if how == "kill" else ("partition.sh", "cut")
+        output = self._run(*command, timeout=30)
+        lost_at = time.monotonic()
+        found = re.search(r"(?:killed|cut) (node\d+)", output)
         assert found, output
-        return found.group(1), killed_at
+        return found.group(1), lost_at
+
+    def wait_for_primary_other_than(self, lost: str, timeout: float = 60) -> str:
+        """Until the monitor made another node the primary; that node."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.status().splitlines():
+                cells = [cell.strip() for cell in line.split("|")]
+                if len(cells) > 2 and cells[0] != lost and cells[-1] in PRIMARY_STATES:
+                    return cells[0]
+            time.sleep(0.5)
+        raise AssertionError(f"no node took over from {lost}:\n{self.status()}")
+
+    def heal(self) -> None:
+        """Every network cut removed."""
+        self._run("partition.sh", "heal", timeout=30)
 
     def status(self) -> str:
         return self._run("status.sh", timeout=60)
@@ -54,9 +74,9 @@ class Cluster:
     def down(self) -> None:
         self._run("down.sh", timeout=120)
 
-    def _run(self, script: str, timeout: float) -> str:
+    def _run(self, script: str, *args: str, timeout: float) -> str:
         finished = subprocess.run(
-            ["bash", str(SCRIPTS / script)],
+            ["bash", str(SCRIPTS / script), *args],
             env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **self._environment},
             capture_output=True,
             text=True,
@@ -67,8 +87,10 @@ class Cluster:
         return finished.stdout
 
 
-def skip_unless_possible() -> None:
+def skip_unless_possible(how: str = "kill") -> None:
     if shutil.which("pg_autoctl") is None:
         pytest.skip("pg_auto_failover is not installed: `make test-ha` installs it")
+    if how == "cut" and shutil.which("iptables") is None:
+        pytest.skip("iptables is not installed: `make test-ha` installs it")
     if os.geteuid() != 0:
         pytest.skip("the cluster scripts run as root (they create the user wallet-ha)")

@@ -24,6 +24,9 @@ from wallet_api.storage.urls import async_url, driver_dsn, hosts, parsed
 Lent = TypeVar("Lent")
 
 CONNECT_TIMEOUT_SECONDS = 5.0
+# Each host of a cluster: a connection on a network takes milliseconds, and every second spent on
+# a lost host delays the service's return after a failover.
+CONNECT_TIMEOUT_PER_HOST_SECONDS = 2.0
 COMMAND_TIMEOUT_MARGIN_SECONDS = 5.0
 
 # A connection that failed so is no use any more: its server went away, or it is a standby now
@@ -63,7 +66,7 @@ def primary_connector(settings: Settings, url: str) -> PrimaryConnector | None:
     database = parsed(url)
     if len(hosts(database)) < 2:
         return None
-    return PrimaryConnector(database, timeout_per_host=CONNECT_TIMEOUT_SECONDS)
+    return PrimaryConnector(database, timeout_per_host=CONNECT_TIMEOUT_PER_HOST_SECONDS)
 
 
 def create_engine(
@@ -128,8 +131,15 @@ class Database:
             pool = self._hot_pool or await self._open_hot_pool()
             lending = pool.acquire(timeout=self._settings.db_pool_timeout_seconds)
             try:
-                async with self._counted(lending) as connection, _given_up_on_silence(connection):
-                    yield connection
+                async with self._counted(lending) as connection:
+                    try:
+                        yield connection
+                    except TimeoutError:
+                        # The driver gave up on a server that no longer answers: closed at
+                        # once, without the cancel request and the goodbye it would otherwise
+                        # wait for (each as long as TCP takes to give up).
+                        connection.terminate()
+                        raise
             except _CONNECTION_UNUSABLE:
                 # The server went away (a restart, a failover): every pooled connection is
                 # suspect, so all are replaced, as SQLAlchemy's pool does, and one 503 is the
@@ -221,18 +231,6 @@ class Database:
         if self._hot_pool is not None:
             await self._hot_pool.close()
         await self.engine.dispose()
-
-
-@contextlib.asynccontextmanager
-async def _given_up_on_silence(connection: asyncpg.Connection) -> AsyncIterator[None]:
-    """A statement that timed out on the client's side met a server that no longer answers: the
-    connection is closed at once, without the cancel request and the goodbye that the driver
-    would otherwise wait for (each as long as TCP takes to give up)."""
-    try:
-        yield
-    except TimeoutError:
-        connection.terminate()
-        raise
 
 
 async def _keep_session(_: asyncpg.Connection) -> None:
