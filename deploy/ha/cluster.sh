@@ -66,11 +66,25 @@ running_group() {
     if kill -0 "$pid" 2>/dev/null; then echo "$pid"; fi
 }
 
+# A postmaster killed with SIGKILL leaves its socket's lock file in /var/run/postgresql. The next
+# one removes it only when no process has the pid written in it, and pids are reused on a busy
+# machine: removed here while the node's own postmaster is known dead.
+clear_stale_socket_lock() {
+    local port pid
+    port=$([[ $1 == monitor ]] && echo "$HA_MONITOR_PORT" || node_port "$1")
+    pid=$(head -1 "$(pgdata_of "$1")/postmaster.pid" 2>/dev/null || true)
+    if [[ -z $pid ]] || ! kill -0 "$pid" 2>/dev/null || \
+        [[ $(stat -c %U "/proc/$pid" 2>/dev/null) != "$(user_of "$1")" ]]; then
+        rm -f "/var/run/postgresql/.s.PGSQL.$port.lock"
+    fi
+}
+
 # Starts `pg_autoctl run` for a node in a session of its own, in the background; its log goes to
 # HA_DIR/<node>/pg_autoctl.log.
 start_keeper() {
     local node=$1
     [[ -n $(running_group "$node") ]] && return 0
+    clear_stale_socket_lock "$node"
     setsid bash -c 'echo $$ > "$1"; shift; exec "$@"' _ "$HA_DIR/$node/group.pid" \
         setpriv --reuid="$(user_of "$node")" --regid="$HA_USER" --init-groups \
         env HOME="$HA_DIR/$node" XDG_CONFIG_HOME="$HA_DIR/$node/config" \

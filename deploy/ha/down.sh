@@ -14,5 +14,8 @@ for node in $(node_names) monitor; do
         kill -KILL "$postmaster" "${children[@]}" 2>/dev/null || true
     fi
 done
+for node in monitor $(node_names); do
+    clear_stale_socket_lock "$node"
+done
 rm -rf "$HA_DIR"
 echo "ha: stopped and removed $HA_DIR"

@@ -79,7 +79,8 @@ create_node() {
 wait_for() {
     local what=$1 check=$2 deadline=$((SECONDS + WAIT_SECONDS))
     until eval "$check"; do
-        ((SECONDS < deadline)) || die "no $what after ${WAIT_SECONDS} s; see $HA_DIR/*/pg_autoctl.log"
+        ((SECONDS < deadline)) || { tail -n 15 "$HA_DIR"/*/pg_autoctl.log >&2
+            die "no $what after ${WAIT_SECONDS} s; see $HA_DIR/*/pg_autoctl.log"; }
         sleep 0.5
     done
 }
