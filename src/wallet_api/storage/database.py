@@ -219,12 +219,15 @@ class Database:
     async def session(self) -> asyncpg.Connection:
         """A connection of its own, outside the pools, for a session that holds something (a
         LISTEN, an advisory lock); the caller closes it."""
+        settings = _server_settings(self._settings)
         with unavailable_as_storage_error():
-            dsn = self.engine.url.set(drivername="postgresql")
+            # On a cluster, the primary, found as the pools find it.
+            if self._connector is not None:
+                return await self._connector(server_settings=settings)
             return await asyncpg.connect(
-                dsn.render_as_string(hide_password=False),
-                server_settings=_server_settings(self._settings),
-                timeout=5,
+                driver_dsn(self.engine.url),
+                server_settings=settings,
+                timeout=CONNECT_TIMEOUT_SECONDS,
             )
 
     async def dispose(self) -> None:
