@@ -87,10 +87,6 @@ wait_for() {
 
 monitor_ready() { monitor_sql "SELECT 1" >/dev/null 2>&1; }
 
-node_running() { [[ -n $(monitor_sql "SELECT 1 FROM pgautofailover.node WHERE nodename = '$1'
-    AND reportedstate = goalstate AND reportedstate IN ('single', 'primary', 'secondary')" \
-    2>/dev/null) ]]; }
-
 # A primary whose commits wait for a standby, and that standby in sync.
 synchronous_pair() {
     [[ -n $(monitor_sql "SELECT 1 FROM pgautofailover.node p JOIN pgautofailover.node s
@@ -121,17 +117,11 @@ prepare_directories
 create_monitor
 start_keeper monitor
 wait_for "monitor" monitor_ready
-first=1
 for node in $(node_names); do
-    if [[ $first -eq 0 ]]; then
-        wait_for "primary before $node joins" '[[ -n $(primary_node) ]]'
-    fi
     create_node "$node"
     start_keeper "$node"
-    if [[ $first -eq 1 ]]; then
-        wait_for "$node running" "node_running $node"
-        first=0
-    fi
+    # A primary (single, wait_primary or primary) before the next node is created from it.
+    wait_for "primary" '[[ -n $(primary_node) ]]'
 done
 wait_for "primary with a synchronous standby" synchronous_pair
 app_role
