@@ -10,8 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
-
+from wallet_api.storage import primary
 from wallet_api.storage.embedded import embedded_database
 from wallet_api.storage.urls import driver_dsn, hosts, parsed
 
@@ -62,7 +61,7 @@ def bench_server(configured_url: str | None) -> Iterator[BenchServer]:
 
 async def server_facts(dsn: str) -> dict[str, str]:
     """The server's version and the settings that weigh most on a write benchmark."""
-    connection = await asyncpg.connect(dsn)
+    connection = await primary.connect(dsn)
     try:
         facts = {"server_version": await connection.fetchval("SHOW server_version")}
         for name in SERVER_SETTINGS:
@@ -94,7 +93,7 @@ def _scratch(admin_url: str, *, embedded: bool) -> Iterator[BenchDatabase]:
 
 
 async def _execute(dsn: str, sql: str) -> None:
-    connection = await asyncpg.connect(dsn)
+    connection = await primary.connect(dsn)
     try:
         await connection.execute(sql)
     finally:

@@ -16,6 +16,7 @@ from datetime import UTC, timedelta
 import asyncpg
 
 from wallet_api.ledger.history import DEFAULT_PAGE_SIZE, encode_cursor
+from wallet_api.storage import primary
 
 CURRENCY = "USD"
 SCALE_GROUP = 0xF
@@ -152,7 +153,7 @@ _PAGE_START = """
 
 async def connect(dsn: str) -> asyncpg.Connection:
     """A connection with the fill's helper functions defined for its session."""
-    connection = await asyncpg.connect(dsn)
+    connection = await primary.connect(dsn)
     for helper in _HELPERS:
         await connection.execute(helper)
     return connection

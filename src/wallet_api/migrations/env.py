@@ -10,6 +10,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from wallet_api.storage.primary import primary_connector
+
 # Several replicas may start at once; only one migrates, the others wait and find nothing to do.
 MIGRATION_LOCK_KEY = 0x77616C6C6574  # "wallet"
 
@@ -24,7 +26,11 @@ def run_versions(connection: Connection) -> None:
 
 async def run_online() -> None:
     url = context.config.get_main_option("sqlalchemy.url")
-    engine = create_async_engine(url, poolclass=NullPool)
+    assert url is not None
+    # On a cluster, the primary, found as the service's pools find it.
+    connector = primary_connector(url)
+    options = {} if connector is None else {"async_creator": connector}
+    engine = create_async_engine(url, poolclass=NullPool, **options)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(run_versions)

@@ -18,15 +18,12 @@ from sqlalchemy.pool import QueuePool
 from wallet_api import metrics
 from wallet_api.settings import Settings
 from wallet_api.storage.errors import READ_ONLY, unavailable_as_storage_error
-from wallet_api.storage.primary import PrimaryConnector
-from wallet_api.storage.urls import async_url, driver_dsn, hosts, parsed
+from wallet_api.storage.primary import PrimaryConnector, primary_connector
+from wallet_api.storage.urls import async_url, driver_dsn
 
 Lent = TypeVar("Lent")
 
 CONNECT_TIMEOUT_SECONDS = 5.0
-# Each host of a cluster: a connection on a network takes milliseconds, and every second spent on
-# a lost host delays the service's return after a failover.
-CONNECT_TIMEOUT_PER_HOST_SECONDS = 2.0
 COMMAND_TIMEOUT_MARGIN_SECONDS = 5.0
 
 # A connection that failed so is no use any more: its server went away, or it is a standby now
@@ -59,14 +56,6 @@ def _command_timeout(settings: Settings) -> float | None:
     if settings.db_statement_timeout_ms == 0:
         return None
     return settings.db_statement_timeout_ms / 1000 + COMMAND_TIMEOUT_MARGIN_SECONDS
-
-
-def primary_connector(settings: Settings, url: str) -> PrimaryConnector | None:
-    """For a URL with several hosts, the connector both pools share; None for one host."""
-    database = parsed(url)
-    if len(hosts(database)) < 2:
-        return None
-    return PrimaryConnector(database, timeout_per_host=CONNECT_TIMEOUT_PER_HOST_SECONDS)
 
 
 def create_engine(
@@ -107,7 +96,7 @@ class Database:
     read, SQLAlchemy's for everything else, lent out as autocommit connections."""
 
     def __init__(self, settings: Settings, url: str, **engine_options: Any) -> None:
-        self._connector = primary_connector(settings, url)
+        self._connector = primary_connector(url)
         engine = create_engine(settings, url, self._connector, **engine_options)
         self.engine = engine
         # A single statement is atomic on its own: no BEGIN/COMMIT round trips around it.

@@ -8,7 +8,11 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import URL
 
-from wallet_api.storage.urls import driver_dsn, each_host
+from wallet_api.storage.urls import driver_dsn, each_host, hosts, parsed
+
+# Each host of a cluster: a connection on a network takes milliseconds, and every second spent on
+# a lost host delays the service's return after a failover.
+CONNECT_TIMEOUT_PER_HOST_SECONDS = 2.0
 
 # A host that cannot serve: refused, silent (a lost machine drops packets: the connect times
 # out), starting, shutting down, or a standby when a writable server is wanted.
@@ -50,3 +54,20 @@ class PrimaryConnector:
             return connection
         assert error is not None
         raise error
+
+
+def primary_connector(url: str | URL) -> PrimaryConnector | None:
+    """The connector for a URL with several hosts; None for one host."""
+    database = url if isinstance(url, URL) else parsed(url)
+    if len(hosts(database)) < 2:
+        return None
+    return PrimaryConnector(database, timeout_per_host=CONNECT_TIMEOUT_PER_HOST_SECONDS)
+
+
+async def connect(url: str, **options: Any) -> asyncpg.Connection:
+    """One connection of its own: on a cluster to the primary, found host by host (the driver
+    would stop at a standby that lacks a database the primary just created)."""
+    connector = primary_connector(url)
+    if connector is None:
+        return await asyncpg.connect(driver_dsn(url), **options)
+    return await connector(**options)
