@@ -17,7 +17,7 @@ from sqlalchemy.pool import QueuePool
 
 from wallet_api import metrics
 from wallet_api.settings import Settings
-from wallet_api.storage.errors import READ_ONLY, unavailable_as_storage_error
+from wallet_api.storage.errors import READ_ONLY, StorageUnavailable, unavailable_as_storage_error
 from wallet_api.storage.primary import PrimaryConnector, primary_connector
 from wallet_api.storage.urls import async_url, driver_dsn
 
@@ -121,8 +121,10 @@ class Database:
             lending = pool.acquire(timeout=self._settings.db_pool_timeout_seconds)
             try:
                 async with self._counted(lending) as connection:
+                    _unreplicated.discard(id(connection))
                     try:
                         yield connection
+                        _confirm_replicated(connection)
                     except TimeoutError:
                         # The driver gave up on a server that no longer answers: closed at
                         # once, without the cancel request and the goodbye it would otherwise
@@ -173,6 +175,8 @@ class Database:
                     command_timeout=_command_timeout(self._settings),
                     connect=self._connector,
                     reset=_keep_session,
+                    # The pool drops a connection's listeners when it takes it back.
+                    setup=_watch_replication,
                 )
             return self._hot_pool
 
@@ -229,3 +233,30 @@ async def _keep_session(_: asyncpg.Connection) -> None:
     """Hot connections never change their session (no SET, LISTEN or advisory lock), so the
     driver's reset query on every release is a round trip for nothing; an open transaction is
     still rolled back by the pool itself."""
+
+
+# A COMMIT that waited for a synchronous standby and was cancelled (our statement_timeout, or a
+# cancel) has committed on this server only: PostgreSQL answers success with this WARNING. The
+# standby that takes over after a failover would not have it, so the outcome is unknown, like a
+# lost connection's: the request gets a 503, and its retry with the same Idempotency-Key finds the
+# answer where it landed or decides it once.
+_REPLICATION_CANCELLED = "canceling wait for synchronous replication"
+# The connections (as lent by the pool) that were told so since they were last checked.
+_unreplicated: set[int] = set()
+
+
+async def _watch_replication(connection: asyncpg.Connection) -> None:
+    connection.add_log_listener(_note_unreplicated)
+
+
+def _note_unreplicated(connection: object, message: asyncpg.PostgresLogMessage) -> None:
+    if str(getattr(message, "message", "")).startswith(_REPLICATION_CANCELLED):
+        _unreplicated.add(id(connection))
+
+
+def _confirm_replicated(connection: asyncpg.Connection) -> None:
+    """Raise StorageUnavailable if a commit on this connection was not confirmed by the
+    synchronous standby."""
+    if id(connection) in _unreplicated:
+        _unreplicated.discard(id(connection))
+        raise StorageUnavailable("the commit was not confirmed by the synchronous standby")
