@@ -122,6 +122,7 @@ class Database:
             try:
                 async with self._counted(lending) as connection:
                     _unreplicated.discard(id(connection))
+                    connection.add_log_listener(_note_unreplicated)
                     try:
                         yield connection
                         _confirm_replicated(connection)
@@ -131,6 +132,10 @@ class Database:
                         # wait for (each as long as TCP takes to give up).
                         connection.terminate()
                         raise
+                    finally:
+                        # Before the pool takes it back, which would warn about a listener.
+                        with contextlib.suppress(asyncpg.InterfaceError):
+                            connection.remove_log_listener(_note_unreplicated)
             except _CONNECTION_UNUSABLE:
                 # The server went away (a restart, a failover): every pooled connection is
                 # suspect, so all are replaced, as SQLAlchemy's pool does, and one 503 is the
@@ -175,8 +180,6 @@ class Database:
                     command_timeout=_command_timeout(self._settings),
                     connect=self._connector,
                     reset=_keep_session,
-                    # The pool drops a connection's listeners when it takes it back.
-                    setup=_watch_replication,
                 )
             return self._hot_pool
 
@@ -243,10 +246,6 @@ async def _keep_session(_: asyncpg.Connection) -> None:
 _REPLICATION_CANCELLED = "canceling wait for synchronous replication"
 # The connections (as lent by the pool) that were told so since they were last checked.
 _unreplicated: set[int] = set()
-
-
-async def _watch_replication(connection: asyncpg.Connection) -> None:
-    connection.add_log_listener(_note_unreplicated)
 
 
 def _note_unreplicated(connection: object, message: asyncpg.PostgresLogMessage) -> None:
