@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging.config
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from pydantic import ValidationError
 
-from wallet_api import server
+from wallet_api import __version__, server
 from wallet_api.bench import run as bench
 from wallet_api.bench.scenarios import NAMES as BENCH_SCENARIOS
 from wallet_api.ledger.api_keys import ApiKey, ApiKeyNotFound, Scope
 from wallet_api.logs import logging_config
 from wallet_api.settings import DATABASE_URL_ENV, Settings
+from wallet_api.storage.embedded import EmbeddedPostgresMissing
+from wallet_api.storage.migrations import SchemaNotCurrent
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -26,6 +30,7 @@ def _names(text: str) -> tuple[str, ...]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wallet-api", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"wallet-api {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="migrate, then serve the API")
@@ -34,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="worker processes (default 2)")
     serve.add_argument("--no-migrate", action="store_true", help="skip the migrations at start")
 
-    commands.add_parser("migrate", help="bring the database schema to the newest version")
+    _add_migrate(commands)
     commands.add_parser("verify", help="audit the ledger; exit 0 only when every balance adds up")
 
     defaults = bench.Options()
@@ -104,10 +109,38 @@ def _parser() -> argparse.ArgumentParser:
         help="what the key may do; repeat for several",
     )
     create.add_argument("--expires-in-days", type=_positive_days, help="default: never expires")
-    key_commands.add_parser("list", help="every key: id, name, scopes, status; never the key")
+    listing = key_commands.add_parser(
+        "list", help="every key: id, name, scopes, status; never the key"
+    )
+    listing.add_argument("--json", action="store_true", help="one JSON array, for scripts")
     revoke = key_commands.add_parser("revoke", help="revoke a key; it stops working at once")
     revoke.add_argument("id", type=int, help="the key's id, as `keys list` shows it")
     return parser
+
+
+def _add_migrate(commands: Any) -> None:
+    migrate = commands.add_parser(
+        "migrate",
+        help="bring the database schema to the newest version (or --revision); downgrade; current",
+        description="Apply the migrations shipped with this version, up to the newest one or "
+        "--revision. With --sql, print the SQL instead of running it (no database needed; "
+        "--revision FROM:TO for a range).",
+    )
+    migrate.add_argument("--revision", default="head", help="target revision (default: head)")
+    migrate.add_argument("--sql", action="store_true", help="print the SQL, change nothing")
+    steps = migrate.add_subparsers(dest="migrate_command")
+    downgrade = steps.add_parser(
+        "downgrade",
+        help="take the schema down to --revision (base: nothing)",
+        description="Take the schema down to --revision (`base` removes every table and its "
+        "data). With --sql, print the SQL from the newest revision, or from FROM in FROM:TO.",
+    )
+    downgrade.add_argument("--revision", required=True, help="target revision, or base")
+    downgrade.add_argument("--sql", action="store_true", help="print the SQL, change nothing")
+    steps.add_parser(
+        "current",
+        help="print the schema's revision; exit 0 only when it is the newest this version ships",
+    )
 
 
 def _positive_days(text: str) -> float:
@@ -119,6 +152,14 @@ def _positive_days(text: str) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except EmbeddedPostgresMissing as missing:
+        print(f"wallet-api {args.command}: {missing}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     overrides = {
         name: value
         for name in ("host", "port", "workers")
@@ -129,15 +170,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as invalid:
         print(f"wallet-api: the configuration is not valid:\n{_reasons(invalid)}", file=sys.stderr)
         return 2
-    config = logging_config(settings.log_level)
-    if args.command in ("keys", "events"):
-        # These commands talk to a person: the database's start and stop lines would bury them.
+    config = logging_config(settings.log_level, settings.log_format)
+    if args.command in ("keys", "events") or _prints_a_result(args):
+        # These talk to a person or write SQL to stdout: the database's start and stop lines,
+        # Alembic's among them, would bury what they print.
         config["root"]["level"] = "WARNING"
     logging.config.dictConfig(config)
     if args.command == "serve":
         server.serve(settings, migrate=not args.no_migrate)
     elif args.command == "migrate":
-        server.migrate(settings)
+        return _migrate(settings, args)
     elif args.command == "verify":
         return 0 if server.verify(settings) else 1
     elif args.command == "bench":
@@ -197,7 +239,35 @@ def _environment_name(location: tuple[int | str, ...]) -> str:
     return DATABASE_URL_ENV if field == "database_url" else f"WALLET_{field.upper()}"
 
 
+def _prints_a_result(args: argparse.Namespace) -> bool:
+    return args.command == "migrate" and (args.sql or args.migrate_command == "current")
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    if args.migrate_command == "current":
+        current, head = server.schema_revisions(settings)
+        print(current or "none")
+        if current == head:
+            print(f"the schema is at {head}, the newest this version ships", file=sys.stderr)
+            return 0
+        print(f"this version ships {head}: run `wallet-api migrate`", file=sys.stderr)
+        return 1
+    if args.migrate_command == "downgrade":
+        server.downgrade(settings, args.revision, sql=args.sql)
+    else:
+        server.migrate(settings, args.revision, sql=args.sql)
+    return 0
+
+
 def _keys(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        return _key_command(settings, args)
+    except SchemaNotCurrent as refusal:
+        print(f"wallet-api keys {args.keys_command}: {refusal}", file=sys.stderr)
+        return 1
+
+
+def _key_command(settings: Settings, args: argparse.Namespace) -> int:
     if args.keys_command == "create":
         expires_in = None if args.expires_in_days is None else timedelta(days=args.expires_in_days)
         scopes = [Scope(scope) for scope in args.scopes]
@@ -206,7 +276,11 @@ def _keys(settings: Settings, args: argparse.Namespace) -> int:
         print(f"Created {_describe(record)}. The key, shown this once:", file=sys.stderr)
         print(key)
     elif args.keys_command == "list":
-        for record in server.list_keys(settings):
+        records = server.list_keys(settings)
+        if args.json:
+            print(json.dumps([_as_json(record) for record in records], indent=2))
+            return 0
+        for record in records:
             print(_describe(record))
     elif args.keys_command == "revoke":
         try:
@@ -225,3 +299,18 @@ def _describe(key: ApiKey) -> str:
         f"scopes {' '.join(sorted(key.scopes))}, "
         f"created {key.created_at.isoformat(timespec='seconds')}, expires {expires}"
     )
+
+
+def _as_json(key: ApiKey) -> dict[str, Any]:
+    def moment(value: datetime | None) -> str | None:
+        return None if value is None else value.isoformat()
+
+    return {
+        "id": key.id,
+        "name": key.name,
+        "scopes": sorted(key.scopes),
+        "status": key.status(datetime.now(UTC)),
+        "created_at": moment(key.created_at),
+        "expires_at": moment(key.expires_at),
+        "revoked_at": moment(key.revoked_at),
+    }

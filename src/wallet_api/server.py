@@ -27,6 +27,7 @@ from wallet_api.ledger.api_keys import (
 )
 from wallet_api.ledger.audit import audit
 from wallet_api.logs import logging_config
+from wallet_api.progress import Progress
 from wallet_api.settings import Settings, export_access, export_database_url, export_metrics_dir
 from wallet_api.storage import migrations
 from wallet_api.storage.database import Database
@@ -78,7 +79,7 @@ def _serve(settings: Settings, *, migrate: bool) -> None:
             loop="uvloop",
             http="wallet_api.http.protocol:BoundedHttpToolsProtocol",
             log_level=settings.log_level,
-            log_config=logging_config(settings.log_level),
+            log_config=logging_config(settings.log_level, settings.log_format),
             # The app logs each request itself, as JSON with its request id.
             access_log=False,
             server_header=False,
@@ -160,10 +161,30 @@ def _shared_metrics(workers: int) -> Iterator[None]:
         yield
 
 
-def migrate(settings: Settings) -> None:
+def migrate(settings: Settings, revision: str = "head", *, sql: bool = False) -> None:
+    """Upgrade the schema to `revision`, or print the SQL that would (no database needed)."""
+    if sql:
+        migrations.upgrade(settings.database_url or migrations.OFFLINE_URL, revision, sql=True)
+        return
     with running_database(settings.database_url, settings.data_dir) as url:
-        migrations.upgrade(url)
-        log.info("schema at revision %s", migrations.head_revision())
+        migrations.upgrade(url, revision)
+        log.info("schema at revision %s", migrations.current_revision(url))
+
+
+def downgrade(settings: Settings, revision: str, *, sql: bool = False) -> None:
+    """Take the schema down to `revision`, or print the SQL that would."""
+    if sql:
+        migrations.downgrade(settings.database_url or migrations.OFFLINE_URL, revision, sql=True)
+        return
+    with running_database(settings.database_url, settings.data_dir) as url:
+        migrations.downgrade(url, revision)
+        log.info("schema at revision %s", migrations.current_revision(url))
+
+
+def schema_revisions(settings: Settings) -> tuple[str | None, str]:
+    """The database's schema revision (None: never migrated) and the newest this code ships."""
+    with running_database(settings.database_url, settings.data_dir) as url:
+        return migrations.current_revision(url), migrations.head_revision()
 
 
 def verify(settings: Settings) -> bool:
@@ -176,10 +197,27 @@ async def _verify(settings: Settings, url: str) -> bool:
     # The statement timeout bounds a request's statements. The audit's grow with the ledger
     # (one wallet's million operations, the scan for orphans of all of them): none applies.
     database = Database(settings.model_copy(update={"db_statement_timeout_ms": 0}), url)
+    progress: Progress | None = None
+
+    def start(total: int) -> None:
+        nonlocal progress
+        progress = Progress("wallet-api verify", total, "wallets")
+
+    def advance(done: int) -> None:
+        if progress is not None:
+            progress.advance(done)
+
     try:
-        report = await audit(database, on_problem=lambda problem: print(f"PROBLEM {problem}"))
+        report = await audit(
+            database,
+            on_problem=lambda problem: print(f"PROBLEM {problem}"),
+            on_start=start,
+            on_progress=advance,
+        )
     finally:
         await database.dispose()
+    if progress is not None:
+        progress.finish()
     verdict = "the books balance" if report.books_balance else "the books do NOT balance"
     print(
         f"wallet-api verify: {report.wallets} wallets and {report.operations} operations "
@@ -205,7 +243,7 @@ async def _events_status(settings: Settings, url: str) -> EventsStatus:
 def create_key(
     settings: Settings, name: str, scopes: Iterable[Scope], expires_in: timedelta | None
 ) -> tuple[ApiKey, str]:
-    """A new API key (migrating first, as `serve` does): its record and the key itself."""
+    """A new API key: its record and the key itself."""
     return _with_keys(settings, lambda keys: keys.create(name, scopes, expires_in))
 
 
@@ -218,8 +256,10 @@ def revoke_key(settings: Settings, key_id: int) -> ApiKey:
 
 
 def _with_keys(settings: Settings, use: Callable[[ApiKeys], Awaitable[T]]) -> T:
+    """Run `use` on the keys of a migrated database; SchemaNotCurrent on any other: changing a
+    schema is the operator's step (`wallet-api migrate`), never a side effect of a key command."""
     with running_database(settings.database_url, settings.data_dir) as url:
-        migrations.upgrade(url)
+        migrations.require_current(url)
         return asyncio.run(_use_keys(settings, url, use))
 
 

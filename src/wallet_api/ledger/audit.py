@@ -26,8 +26,14 @@ class AuditReport:
         return not self.problems
 
 
-async def audit(database: Database, on_problem: Callable[[str], None] | None = None) -> AuditReport:
-    """Read every wallet in batches of BATCH_SIZE and report each problem as it is found."""
+async def audit(
+    database: Database,
+    on_problem: Callable[[str], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> AuditReport:
+    """Read every wallet in batches of BATCH_SIZE and report each problem as it is found;
+    `on_start` learns how many wallets there are, `on_progress` how many were checked."""
     report = AuditReport()
 
     def found(problem: str) -> None:
@@ -38,6 +44,8 @@ async def audit(database: Database, on_problem: Callable[[str], None] | None = N
     after_id = store.FIRST_WALLET_ID
     async with database.connect() as connection:
         credit_types = [str(kind) for kind in CREDIT_TYPES]
+        if on_start is not None:
+            on_start(await store.wallet_count(connection))
         while batch := await store.wallet_batch(connection, after_id, credit_types, BATCH_SIZE):
             for wallet in batch:
                 for problem in _wallet_problems(wallet):
@@ -45,6 +53,8 @@ async def audit(database: Database, on_problem: Callable[[str], None] | None = N
                 report.wallets += 1
                 report.operations += wallet.operations
             after_id = batch[-1].id
+            if on_progress is not None:
+                on_progress(report.wallets)
         for wallet_id, count in await store.orphan_operations(connection, MAX_ORPHANS_REPORTED):
             found(f"operations without a wallet: {count} for wallet id {wallet_id}")
     return report

@@ -24,6 +24,17 @@ def run_versions(connection: Connection) -> None:
         context.run_migrations()
 
 
+def run_offline() -> None:
+    """`wallet-api migrate --sql`: the SQL for a DBA to read or run, no database needed."""
+    context.configure(
+        url=context.config.get_main_option("sqlalchemy.url"),
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
 async def run_online() -> None:
     url = context.config.get_main_option("sqlalchemy.url")
     assert url is not None
@@ -39,4 +50,7 @@ async def run_online() -> None:
         await engine.dispose()
 
 
-asyncio.run(run_online())
+if context.is_offline_mode():
+    run_offline()
+else:
+    asyncio.run(run_online())

@@ -90,3 +90,8 @@ async def wallet_batch(
 async def orphan_operations(connection: AsyncConnection, limit: int) -> list[tuple[uuid.UUID, int]]:
     rows = (await connection.execute(_ORPHANS, {"limit": limit})).all()
     return [(row.wallet_id, row.operations) for row in rows]
+
+
+async def wallet_count(connection: AsyncConnection) -> int:
+    """How many wallets there are now: the total a progress bar counts towards."""
+    return int((await connection.execute(text("SELECT count(*) FROM wallets"))).scalar_one())
