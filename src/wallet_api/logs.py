@@ -1,4 +1,5 @@
-"""Logging as one JSON object per line, for every process of the service."""
+"""Log lines for every process of the service: one JSON object per line, or a human-readable
+line on a terminal; both carry the trace id of the request while tracing is on."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from opentelemetry import trace
 
 # What every LogRecord has; anything else on a record was passed as `extra=` and is logged.
 _RECORD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
@@ -17,6 +19,30 @@ _RECORD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", None, None)._
     "taskName",
     "color_message",  # uvicorn's colored copy of the message
 }
+
+
+# Set by tracing.py in a process that traces: only then is there a span to ask for.
+_trace_ids = False
+
+
+def include_trace_ids() -> None:
+    global _trace_ids
+    _trace_ids = True
+
+
+def _fields(record: logging.LogRecord, taken: dict[str, Any]) -> dict[str, Any]:
+    """The record's own fields (its `extra=`), then the trace and span ids of the current span."""
+    fields = {
+        name: value
+        for name, value in record.__dict__.items()
+        if name not in _RECORD_ATTRIBUTES and name not in taken
+    }
+    if _trace_ids:
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            fields["trace_id"] = format(context.trace_id, "032x")
+            fields["span_id"] = format(context.span_id, "016x")
+    return fields
 
 
 class JsonFormatter(logging.Formatter):
@@ -29,12 +55,24 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for name, value in record.__dict__.items():
-            if name not in _RECORD_ATTRIBUTES and name not in line:
-                line[name] = value
+        line.update(_fields(record, line))
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(line, default=str).decode()
+
+
+class TextFormatter(logging.Formatter):
+    """`12:00:01.234 INFO  wallet_api.access: request method=POST status=200 ...`, for people."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        moment = datetime.fromtimestamp(record.created).strftime("%H:%M:%S.%f")[:-3]
+        line = f"{moment} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        fields = _fields(record, {})
+        if fields:
+            line += " " + " ".join(f"{name}={value}" for name, value in fields.items())
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
 
 
 # The loggers whose lines may wait for the end of the event loop's turn: one per request.
@@ -98,13 +136,22 @@ def skip_unused_record_fields() -> None:
     logging._srcfile = None
 
 
-def logging_config(level: str) -> dict[str, Any]:
+def resolve_format(log_format: str) -> str:
+    """`auto` decided now, once, in the process that owns the terminal: its workers' stderr is
+    the same, but they must not each decide (uvicorn hands them this config as it is)."""
+    if log_format == "auto":
+        return "text" if sys.stderr.isatty() else "json"
+    return log_format
+
+
+def logging_config(level: str, log_format: str = "json") -> dict[str, Any]:
     """A dictConfig for the command, and for uvicorn's `log_config`, which applies it again in
-    each worker process: every logger, uvicorn's included, writes JSON lines to stderr."""
+    each worker process: every logger, uvicorn's included, writes its lines to stderr."""
+    formatter = {"json": JsonFormatter, "text": TextFormatter}[resolve_format(log_format)]
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "wallet_api.logs.JsonFormatter"}},
-        "handlers": {"stderr": {"class": "wallet_api.logs.StderrHandler", "formatter": "json"}},
+        "formatters": {"lines": {"()": f"wallet_api.logs.{formatter.__name__}"}},
+        "handlers": {"stderr": {"class": "wallet_api.logs.StderrHandler", "formatter": "lines"}},
         "root": {"handlers": ["stderr"], "level": level.upper()},
     }

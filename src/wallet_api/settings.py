@@ -16,6 +16,9 @@ AUTH_ENV = "WALLET_AUTH"
 RATE_LIMIT_ENV = "WALLET_RATE_LIMIT_PER_SECOND"
 
 AuthMode = Literal["required", "disabled"]
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+# auto: human-readable lines when stderr is a terminal (`make run`), JSON lines otherwise.
+LogFormat = Literal["auto", "json", "text"]
 
 # prometheus-client reads this name itself, at import, in every process.
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -42,7 +45,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=2, ge=1, le=64)
-    log_level: str = "info"
+    log_level: LogLevel = "info"
+    log_format: LogFormat = Field(
+        default="auto",
+        description="json, text, or auto: text on a terminal, JSON lines otherwise.",
+    )
     access_log: bool = Field(
         default=True, description="One JSON log line per request, at the info level."
     )
@@ -135,7 +142,12 @@ class Settings(BaseSettings):
     def _usable_database_url(cls, value: str | None) -> str | None:
         return None if value is None else checked(value)
 
-    @field_validator("bootstrap_api_key", mode="before")
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("bootstrap_api_key", "database_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # docker compose passes an unset variable as an empty string.
