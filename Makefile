@@ -91,9 +91,11 @@ ha-down:
 ha-bench: bench-tools
 	@bash deploy/ha/bench.sh
 
+# mypy --strict on src/ (pyproject.toml's [tool.mypy]).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -84,7 +84,8 @@ def _field_error(item: dict[str, Any]) -> dict[str, Any]:
 async def _http_error(_: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     code = HTTP_ERROR_CODES.get(error.status_code, "http_error")
-    return problem(error.status_code, code, str(error.detail), headers=error.headers)
+    headers = dict(error.headers) if error.headers is not None else None
+    return problem(error.status_code, code, str(error.detail), headers=headers)
 
 
 async def _storage_unavailable(_: Request, error: Exception) -> Response:

@@ -240,7 +240,7 @@ def _environment_name(location: tuple[int | str, ...]) -> str:
 
 
 def _prints_a_result(args: argparse.Namespace) -> bool:
-    return args.command == "migrate" and (args.sql or args.migrate_command == "current")
+    return args.command == "migrate" and (args.sql is True or args.migrate_command == "current")
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:

@@ -93,7 +93,7 @@ class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self._batched = frozenset(batched)
         self._pending: list[str] = []
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 

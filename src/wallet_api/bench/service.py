@@ -57,7 +57,8 @@ def listening(url: str) -> bool:
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def environment(settings: Settings, database_url: str, **extra: str) -> dict[str, str]:

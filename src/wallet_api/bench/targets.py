@@ -82,7 +82,8 @@ def check(results: list[ScenarioResult], elsewhere: Sequence[ScenarioResult] = (
     ]
     measured = [s for s in (*results, *elsewhere) if s.load is not None]
     # Every round counts, not only the median one a result shows.
-    errors = sum(load.errors for s in measured for load in s.rounds or [s.load] if load)
+    rounds = [load for s in measured for load in s.rounds or ([s.load] if s.load else [])]
+    errors = sum(load.errors for load in rounds)
     targets.append(Target("zero errors", f"{errors} errors", errors == 0 if measured else None))
     audited = [s for s in measured if s.audit is not None]
     failed = [s.name for s in audited if s.audit is not None and not s.audit.passed]

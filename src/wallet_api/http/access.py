@@ -84,7 +84,7 @@ def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == _REQUEST_ID_HEADER:
             if _VALID_REQUEST_ID.fullmatch(value):
-                return value.decode()
+                return str(value.decode())
             break
     # Unique, not secret: no system call per request, unlike uuid4 (os.urandom).
     return f"{random.getrandbits(128):032x}"

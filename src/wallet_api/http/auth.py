@@ -30,7 +30,7 @@ BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(beare
 ACCESS_STATUSES = (401, 403, 429)
 
 # How a route that checks access by hand (see `admit`) declares it in the OpenAPI document.
-BEARER_SECURITY = [{bearer.scheme_name: []}]
+BEARER_SECURITY: list[dict[str, list[str]]] = [{bearer.scheme_name: []}]
 
 
 def require_scope(scope: Scope) -> Callable[..., Awaitable[None]]:

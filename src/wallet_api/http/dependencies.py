@@ -18,7 +18,8 @@ from wallet_api.ledger.ledger import Ledger
 
 
 def get_ledger(request: Request) -> Ledger:
-    return request.app.state.ledger
+    ledger: Ledger = request.app.state.ledger
+    return ledger
 
 
 async def _ledger(request: Request) -> Ledger:

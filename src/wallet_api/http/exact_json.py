@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -94,7 +94,7 @@ class ExactJSONRequest(Request):
 class ExactJSONRoute(APIRoute):
     """A route whose JSON body is parsed by `loads_exact` instead of float-producing json.loads."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def exact_handler(request: Request) -> Response:

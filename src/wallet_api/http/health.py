@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from wallet_api.http.dependencies import LedgerDep
 from wallet_api.http.exact_json import ExactJSONResponse
@@ -19,7 +19,7 @@ async def health_live() -> ExactJSONResponse:
 @router.get(
     "/ready", summary="The database answers and its schema is current", responses=described(503)
 )
-async def health_ready(ledger: LedgerDep) -> ExactJSONResponse:
+async def health_ready(ledger: LedgerDep) -> Response:
     if not await ledger.is_ready():
         return problem(503, "service_unavailable", "The database is not ready.")
     return ExactJSONResponse({"status": "ok"})

@@ -60,7 +60,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         cycle = self.cycle
         held = HeadWithBody(cycle.transport, cycle.on_response)
-        cycle.transport = held
+        cycle.transport = held  # type: ignore[assignment]  # stands in for the transport
         cycle.on_response = held.response_sent
 
     def send_400_response(self, msg: str) -> None:
@@ -111,7 +111,7 @@ class HeadWithBody:
         self._transport.close()
 
     def is_closing(self) -> bool:
-        return self._transport.is_closing()
+        return bool(self._transport.is_closing())
 
     def _flush(self) -> None:
         if self._head is not None:

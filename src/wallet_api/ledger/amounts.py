@@ -44,12 +44,14 @@ def to_minor_units(amount: Decimal, digits: int = MINOR_UNIT_DIGITS) -> int:
     coefficient = int("".join(map(str, coefficient_digits)))
     shift = exponent + digits
     if shift >= 0:
-        return coefficient * 10**shift
+        scale: int = 10**shift
+        return coefficient * scale
     # More decimals than the currency has: only zeros may stand there. A coefficient with no
     # more digits than the shift is below one minor unit (and keeps a huge exponent cheap).
     if -shift >= len(coefficient_digits) or coefficient % 10**-shift:
         raise InvalidAmount(f"amount must have at most {digits} decimal places")
-    return coefficient // 10**-shift
+    unit: int = 10**-shift
+    return coefficient // unit
 
 
 def from_minor_units(minor: int, digits: int = MINOR_UNIT_DIGITS) -> Decimal:

@@ -88,7 +88,7 @@ class ApiKeys:
         expires_at = None if expires_in is None else datetime.now(UTC) + expires_in
         key = new_key()
         async with self._db.connect() as connection:
-            row = await store.insert(connection, name, key_hash(key), scopes, expires_at)
+            row = await store.insert(connection, name, key_hash(key), list(scopes), expires_at)
         return _api_key(row), key
 
     async def install(self, key: str, name: str, scopes: Iterable[Scope]) -> bool:

@@ -19,6 +19,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import TypeGuard
 
 from wallet_api import metrics
 from wallet_api.events.outbox import Outbox, empty_wallet
@@ -469,7 +470,7 @@ class _BatchState:
         for hold_id, (placed, settled) in self._changed_holds.items():
             h = self._holds[hold_id]
             reference, metadata = self._hold_labels.get(hold_id, (None, ()))
-            row = store.BatchHold(
+            hold_row = store.BatchHold(
                 h.id,
                 h.wallet_id,
                 h.amount,
@@ -482,7 +483,7 @@ class _BatchState:
                 reference,
                 metadata_json(metadata),
             )
-            (writes.settled if hold_id in self._existing_holds else writes.placed).append(row)
+            (writes.settled if hold_id in self._existing_holds else writes.placed).append(hold_row)
         for (caller, key), outcome in self._to_store.items():
             if outcome is None:
                 writes.released.append((caller, key))
@@ -491,7 +492,7 @@ class _BatchState:
         return writes
 
 
-def _settles_a_hold(movement: Movement) -> bool:
+def _settles_a_hold(movement: Movement) -> TypeGuard[CaptureHold | VoidHold]:
     return isinstance(movement, CaptureHold | VoidHold)
 
 

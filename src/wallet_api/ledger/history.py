@@ -67,7 +67,7 @@ class History:
     async def page(self, wallet_id: uuid.UUID, query: HistoryQuery) -> OperationsPage:
         before_id = decode_cursor(query.cursor)
         wallet = await self._wallets.get(wallet_id)
-        types = [query.operation_type] if query.operation_type else list(OperationType)
+        types = [query.operation_type] if query.operation_type else [str(t) for t in OperationType]
         async with self._db.connect() as connection:
             rows = await store.operations_page(
                 connection,

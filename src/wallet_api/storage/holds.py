@@ -54,7 +54,8 @@ async def get_hold(connection: AsyncConnection, hold_id: uuid.UUID) -> HoldRow |
 
 
 async def wallet_of_hold(connection: asyncpg.Connection, hold_id: uuid.UUID) -> uuid.UUID | None:
-    return await connection.fetchval(_WALLET_OF_HOLD, hold_id)
+    wallet_id: uuid.UUID | None = await connection.fetchval(_WALLET_OF_HOLD, hold_id)
+    return wallet_id
 
 
 async def wallets_with_lapsed_holds(connection: AsyncConnection, limit: int) -> list[uuid.UUID]:
