@@ -135,8 +135,8 @@ async def test_a_read_shared_with_others_still_sees_every_write_acknowledged_bef
 
 def batched_with_others(samples: Samples, kind: str) -> float:
     """How many requests of a kind went in a batch with others, by the service's metrics."""
-    batches = value(samples, "wallet_group_commit_batch_size_count", kind=kind)
-    batched = value(samples, "wallet_group_commit_batch_size_sum", kind=kind)
+    batches = value(samples, "wallet_group_commit_batch_requests_count", kind=kind)
+    batched = value(samples, "wallet_group_commit_batch_requests_sum", kind=kind)
     return batched - batches
 
 

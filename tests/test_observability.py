@@ -26,6 +26,7 @@ from tests.support import (
     value,
 )
 from tests.support import service_environment as environment
+from wallet_api import __version__
 from wallet_api.app import create_app
 from wallet_api.logs import JsonFormatter, StderrHandler
 from wallet_api.settings import Settings
@@ -83,7 +84,7 @@ async def test_metrics_count_ledger_decisions_and_the_money_they_moved(
     assert delta(operations, type="TRANSFER", result="replayed") == 1
     assert delta(operations, type="TRANSFER", result="insufficient_funds") == 1
     assert delta(operations, type="DEPOSIT", result="ok") == 1
-    moved = "wallet_ledger_money_moved_total"
+    moved = "wallet_ledger_money_moved_major_units_total"
     assert delta(moved, currency="EUR", type="TRANSFER") == pytest.approx(12.34)
     assert delta(moved, currency="EUR", type="DEPOSIT") == pytest.approx(0.66)
 
@@ -103,16 +104,42 @@ async def test_metrics_show_group_commit_batches_and_the_pool(
     assert {response.status_code for response in responses} == {200}
     after = await scrape(client)
 
-    batches = "wallet_group_commit_batch_size_count"
-    batched = "wallet_group_commit_batch_size_sum"
+    batches = "wallet_group_commit_batch_requests_count"
+    batched = "wallet_group_commit_batch_requests_sum"
     writes = {"kind": "writes"}
     assert value(after, batches, **writes) > value(before, batches, **writes)
     assert value(after, batched, **writes) - value(before, batched, **writes) > value(
         after, batches, **writes
     ) - value(before, batches, **writes), "some batch held more than one operation"
     # Idle again: nothing lent out, nobody waiting, in any live worker.
-    assert value(after, "wallet_db_pool_in_use") == 0
-    assert value(after, "wallet_db_pool_waiting") == 0
+    assert value(after, "wallet_db_pool_connections_in_use") == 0
+    assert value(after, "wallet_db_pool_requests_waiting") == 0
+
+
+async def test_metrics_name_the_build_and_the_pool_limit_of_every_worker(
+    client: httpx.AsyncClient,
+) -> None:
+    samples = await scrape(client)
+    (build,) = [dict(labels) for name, labels in samples if name == "wallet_build_info"]
+    assert build["version"] == __version__
+    assert build["revision"]
+    # Two workers (the service_url fixture), each with two pools of the default size.
+    defaults = Settings.model_fields
+    per_worker = 2 * defaults["db_pool_size"].default + defaults["db_pool_overflow"].default
+    assert value(samples, "wallet_db_pool_connections_limit") == 2 * per_worker
+
+
+async def test_metrics_show_the_process_metrics_of_each_worker(client: httpx.AsyncClient) -> None:
+    samples = await scrape(client)
+    memory = {
+        dict(labels)["pid"]: sample
+        for (name, labels), sample in samples.items()
+        if name == "process_resident_memory_bytes"
+    }
+    assert len(memory) == 2, "one series per worker"
+    assert all(rss > 10 * 2**20 for rss in memory.values())
+    cpu = [dict(labels) for name, labels in samples if name == "process_cpu_seconds_total"]
+    assert {labels["pid"] for labels in cpu} == set(memory)
 
 
 async def test_a_valid_request_id_comes_back_and_any_other_is_replaced(

@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from wallet_api import __version__
+from wallet_api import __version__, metrics
 from wallet_api.events.brokers import AmqpBroker, Broker, NatsBroker
 from wallet_api.events.feed import Feed
 from wallet_api.events.relay import Relay
@@ -217,6 +217,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.openapi = openapi  # type: ignore[method-assign]
     app.include_router(monitoring.router)
     app.state.metrics_dir = settings.metrics_dir
+    metrics.record_build(__version__, settings.build_revision or "unknown")
     app.add_exception_handler(LedgerError, _ledger_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)

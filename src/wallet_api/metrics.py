@@ -8,8 +8,10 @@ a scrape served by any worker adds up the files of all of them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,9 +22,19 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     generate_latest,
 )
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
+
+BUILD_INFO = Gauge(
+    "wallet_build_info",
+    "Always 1; the labels say which version and commit the workers run.",
+    ["version", "revision"],
+    multiprocess_mode="livemax",
+)
 
 REQUESTS = Counter(
     "wallet_http_requests",
@@ -42,13 +54,13 @@ OPERATIONS = Counter(
     ["type", "result"],
 )
 MONEY_MOVED = Counter(
-    "wallet_ledger_money_moved",
+    "wallet_ledger_money_moved_major_units",
     "Sum of the amounts of landed operations, in the currency's major unit (for monitoring only: "
     "a float, so never a source of truth).",
     ["currency", "type"],
 )
 GROUP_COMMIT_BATCH = Histogram(
-    "wallet_group_commit_batch_size",
+    "wallet_group_commit_batch_requests",
     "Requests served together on a busy wallet, per batch: writes (group commit) or reads.",
     ["kind"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
@@ -66,12 +78,17 @@ TRANSACTION_RETRIES = Counter(
 )
 # A gauge's value is per process: `livesum` adds up the workers that are alive.
 POOL_IN_USE = Gauge(
-    "wallet_db_pool_in_use",
+    "wallet_db_pool_connections_in_use",
     "Database connections lent out by the pools of the live workers.",
     multiprocess_mode="livesum",
 )
+POOL_LIMIT = Gauge(
+    "wallet_db_pool_connections_limit",
+    "Database connections the pools of the live workers may lend out at most.",
+    multiprocess_mode="livesum",
+)
 POOL_WAITING = Gauge(
-    "wallet_db_pool_waiting",
+    "wallet_db_pool_requests_waiting",
     "Requests waiting for a database connection in the live workers.",
     multiprocess_mode="livesum",
 )
@@ -122,6 +139,11 @@ WEBHOOK_DELIVERIES = Counter(
 )
 
 _LIVE_GAUGE_FILE = re.compile(r"^gauge_live\w+?_(\d+)\.db$")
+_PROCESS_FILE = re.compile(r"_(\d+)\.db$")
+
+
+def record_build(version: str, revision: str) -> None:
+    BUILD_INFO.labels(version, revision).set(1)
 
 
 def record_money(currency: str, operation_type: str, amount: Decimal) -> None:
@@ -136,7 +158,39 @@ def scrape(multiprocess_dir: Path | None) -> tuple[bytes, str]:
     _forget_dead_workers(multiprocess_dir)
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=str(multiprocess_dir))
+    registry.register(WorkerProcesses(multiprocess_dir))
     return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class WorkerProcesses(Collector):
+    """The process_* metrics (CPU, memory, file descriptors) of every live worker, each series
+    labelled with its pid: prometheus-client's own collector sees only the scraped process."""
+
+    def __init__(self, multiprocess_dir: Path) -> None:
+        self._dir = multiprocess_dir
+
+    def collect(self) -> Iterable[Metric]:
+        families: dict[str, Metric] = {}
+        for pid in _live_workers(self._dir):
+            reader = ProcessCollector(pid=functools.partial(str, pid), registry=None)
+            for family in reader.collect():
+                merged = families.setdefault(
+                    family.name, Metric(family.name, family.documentation, family.type)
+                )
+                for sample in family.samples:
+                    labels = {**sample.labels, "pid": str(pid)}
+                    merged.add_sample(sample.name, labels, sample.value)
+        return list(families.values())
+
+
+def _live_workers(multiprocess_dir: Path) -> list[int]:
+    """Each worker writes its files, named after its pid, into the shared directory."""
+    pids = {
+        int(m.group(1))
+        for name in os.listdir(multiprocess_dir)
+        if (m := _PROCESS_FILE.search(name))
+    }
+    return sorted(pid for pid in pids if _alive(pid))
 
 
 def _forget_dead_workers(multiprocess_dir: Path) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import subprocess
 import tempfile
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import timedelta
@@ -28,7 +29,13 @@ from wallet_api.ledger.api_keys import (
 from wallet_api.ledger.audit import audit
 from wallet_api.logs import logging_config
 from wallet_api.progress import Progress
-from wallet_api.settings import Settings, export_access, export_database_url, export_metrics_dir
+from wallet_api.settings import (
+    Settings,
+    export_access,
+    export_build_revision,
+    export_database_url,
+    export_metrics_dir,
+)
 from wallet_api.storage import migrations
 from wallet_api.storage.database import Database
 from wallet_api.storage.embedded import running_database
@@ -58,6 +65,8 @@ def serve(settings: Settings, *, migrate: bool = True) -> None:
 
 
 def _serve(settings: Settings, *, migrate: bool) -> None:
+    if settings.build_revision is None:
+        export_build_revision(_git_revision() or "unknown")
     with (
         _logs_held_back() as release,
         running_database(settings.database_url, settings.data_dir) as url,
@@ -85,6 +94,24 @@ def _serve(settings: Settings, *, migrate: bool) -> None:
             server_header=False,
             timeout_graceful_shutdown=30,
         )
+
+
+def _git_revision() -> str | None:
+    """The commit of a checkout the package runs from (`make run`); None anywhere else."""
+    try:
+        found = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except OSError:
+        return None
+    if found.returncode != 0:
+        return None
+    return found.stdout.strip() or None
 
 
 class _HeldRecords(logging.Handler):

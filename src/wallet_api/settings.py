@@ -50,6 +50,11 @@ class Settings(BaseSettings):
         default="auto",
         description="json, text, or auto: text on a terminal, JSON lines otherwise.",
     )
+    build_revision: str | None = Field(
+        default=None,
+        description="The commit this build runs, for wallet_build_info; the image sets it, "
+        "`serve` asks git when unset.",
+    )
     access_log: bool = Field(
         default=True, description="One JSON log line per request, at the info level."
     )
@@ -171,6 +176,14 @@ def export_access(auth: AuthMode, rate_limit_per_second: float) -> None:
     """Hand the access decisions `serve` made at start to the workers, so that all agree."""
     os.environ[AUTH_ENV] = auth
     os.environ[RATE_LIMIT_ENV] = repr(rate_limit_per_second)
+
+
+BUILD_REVISION_ENV = "WALLET_BUILD_REVISION"
+
+
+def export_build_revision(revision: str) -> None:
+    """Hand the commit `serve` found to the workers, for their wallet_build_info."""
+    os.environ[BUILD_REVISION_ENV] = revision
 
 
 def export_metrics_dir(path: Path) -> None:

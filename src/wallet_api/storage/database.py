@@ -108,6 +108,9 @@ class Database:
         self._pool = engine.pool if isinstance(engine.pool, QueuePool) else None
         self._hot_pool: asyncpg.Pool | None = None
         self._hot_pool_lock = asyncio.Lock()
+        # The driver's pool (db_pool_size) and SQLAlchemy's (db_pool_size + db_pool_overflow).
+        self._limit = 2 * settings.db_pool_size + settings.db_pool_overflow
+        metrics.POOL_LIMIT.inc(self._limit)
 
     @property
     def hot_pool_size(self) -> int:
@@ -227,6 +230,7 @@ class Database:
             )
 
     async def dispose(self) -> None:
+        metrics.POOL_LIMIT.dec(self._limit)
         if self._hot_pool is not None:
             await self._hot_pool.close()
         await self.engine.dispose()
