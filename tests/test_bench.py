@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import http.server
+import io
 import json
 import logging
 import re
@@ -18,6 +19,7 @@ from tests.support import assert_books_balance, plain_dsn, scratch_database
 from wallet_api import cli
 from wallet_api.bench import fill, pgbench, report, run, scenarios, targets, wrk
 from wallet_api.bench.results import Audit, Load, Run, ScenarioResult
+from wallet_api.progress import Progress
 from wallet_api.storage import migrations
 
 WRK_OUTPUT = """\
@@ -485,7 +487,10 @@ def test_bench_refuses_an_unknown_scenario_before_starting_anything(
 async def fill_small_ledger(url: str) -> fill.ScaleLedger:
     connection = await fill.connect(plain_dsn(url))
     try:
-        ledger = await fill.fill_scale_ledger(connection, 50, 1_000, progress=lambda _: None)
+        written = io.StringIO()
+        progress = Progress("fill", 1_000, "operations", written)
+        ledger = await fill.fill_scale_ledger(connection, 50, 1_000, progress=progress)
+        assert written.getvalue().splitlines()[-1].startswith("fill: 100%, 1,000 of 1,000")
         await fill.create_wallets(connection, scenarios.TRANSFER_WALLETS)
         await fill.create_wallets(connection, scenarios.DB_CEILING_WALLET)
         # What pgbench does: the balance moves, no operation is recorded.

@@ -15,6 +15,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from tests.support import (
     create_wallet,
@@ -28,7 +29,7 @@ from tests.support import (
 from tests.support import service_environment as environment
 from wallet_api import __version__
 from wallet_api.app import create_app
-from wallet_api.logs import JsonFormatter, StderrHandler
+from wallet_api.logs import JsonFormatter, StderrHandler, TextFormatter, resolve_format
 from wallet_api.settings import Settings
 
 OPERATION_ROUTE = "/api/v1/wallets/{wallet_id}/operation"
@@ -287,3 +288,31 @@ async def test_a_line_of_another_logger_goes_at_once_after_the_waiting_ones(
     other.info("Finished server process")
     messages = [json.loads(line)["message"] for line in stream.getvalue().splitlines()]
     assert messages == ["request", "Finished server process"]
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_log_lines_are_for_people_on_a_terminal_and_json_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert resolve_format("auto") == "text"
+    assert resolve_format("json") == "json"
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert resolve_format("auto") == "json"
+    assert resolve_format("text") == "text"
+
+    record = logging.LogRecord("wallet_api.access", logging.INFO, "", 0, "request", None, None)
+    record.status = 200
+    line = TextFormatter().format(record)
+    assert re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3} INFO +wallet_api\.access: request status=200", line)
+
+
+def test_log_level_and_format_are_validated_in_any_case() -> None:
+    assert Settings(_env_file=None, log_level="DEBUG", log_format="Text").log_level == "debug"
+    for bad in ({"log_level": "loud"}, {"log_format": "xml"}):
+        with pytest.raises(ValidationError):
+            Settings(_env_file=None, **bad)  # type: ignore[arg-type]

@@ -9,13 +9,13 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
 import asyncpg
 
 from wallet_api.ledger.history import DEFAULT_PAGE_SIZE, encode_cursor
+from wallet_api.progress import Progress
 from wallet_api.storage import primary
 
 CURRENCY = "USD"
@@ -169,14 +169,15 @@ async def fill_scale_ledger(
     connection: asyncpg.Connection,
     wallets: int,
     operations: int,
-    progress: Callable[[str], None] = print,
+    progress: Progress | None = None,
 ) -> ScaleLedger:
-    """`wallets` wallets and `operations` operations, balances consistent with them."""
+    """`wallets` wallets and `operations` operations, balances consistent with them; the
+    operations written so far go to `progress`."""
     if wallets < 2 or operations < DEEP_WALLET_SHARE:
         raise ValueError("the scale ledger needs at least 2 wallets and 10 operations")
     started = time.monotonic()
     deep = operations // DEEP_WALLET_SHARE
-    progress(f"filling {wallets:,} wallets")
+    progress = progress or Progress("filling the scale ledger", operations, "operations")
     await connection.execute(_SCALE_WALLETS, SCALE_GROUP, wallets, deep, operations, CURRENCY)
     await connection.execute(
         "CREATE TEMPORARY TABLE carried (wallet bigint PRIMARY KEY, balance bigint NOT NULL)"
@@ -184,8 +185,8 @@ async def fill_scale_ledger(
     for first in range(1, operations + 1, OPERATIONS_PER_STATEMENT):
         last = min(operations, first + OPERATIONS_PER_STATEMENT - 1)
         await connection.execute(_SCALE_OPERATIONS, SCALE_GROUP, wallets, deep, first, last)
-        elapsed = time.monotonic() - started
-        progress(f"filled {last:,} of {operations:,} operations ({elapsed:.0f} s)")
+        progress.advance(last)
+    progress.finish()
     # Visibility map and statistics as a long-lived ledger has them, not a freshly loaded one.
     await connection.execute("VACUUM (ANALYZE) wallets, operations")
     # The fill's gigabytes of WAL are flushed now, not by a checkpoint during the first scenarios.
