@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from wallet_api import __version__, metrics
+from wallet_api import __version__, metrics, tracing
 from wallet_api.events.brokers import AmqpBroker, Broker, NatsBroker
 from wallet_api.events.feed import Feed
 from wallet_api.events.relay import Relay
@@ -146,6 +146,8 @@ def create_app(settings: Settings) -> FastAPI:
         raise ValueError("create_app needs settings.database_url; `wallet-api serve` provides it")
     database_url = settings.database_url
 
+    tracer_provider = tracing.start(settings)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(settings, database_url)
@@ -184,6 +186,7 @@ def create_app(settings: Settings) -> FastAPI:
             await asyncio.gather(*chores, return_exceptions=True)
             await feed.stop()
             await database.dispose()
+            tracing.stop(tracer_provider)
 
     app = FastAPI(
         title="wallet-api",
@@ -194,9 +197,7 @@ def create_app(settings: Settings) -> FastAPI:
         # Operation ids are the route functions' names (get_wallet, post_operation, ...): the
         # names generated clients give their methods.
         generate_unique_id_function=lambda route: route.name,
-        # No OpenTelemetry here (Prometheus and the JSON log instead): FastAPI need not look for
-        # a configured provider on every request.
-        telemetry={"tracing": False, "metrics": False, "logs": False},
+        telemetry=tracing.fastapi_telemetry(tracer_provider),
     )
     app.include_router(wallets.router)
     app.include_router(wallets.hot_router)

@@ -55,6 +55,18 @@ class Settings(BaseSettings):
         description="The commit this build runs, for wallet_build_info; the image sets it, "
         "`serve` asks git when unset.",
     )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"
+        ),
+        description="The OpenTelemetry collector (OTLP over HTTP); set: every worker traces.",
+    )
+    otel_service_name: str = Field(
+        default="wallet-api",
+        validation_alias=AliasChoices("OTEL_SERVICE_NAME"),
+        description="service.name of the spans.",
+    )
     access_log: bool = Field(
         default=True, description="One JSON log line per request, at the info level."
     )
@@ -152,7 +164,9 @@ class Settings(BaseSettings):
     def _any_case(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("bootstrap_api_key", "database_url", mode="before")
+    @field_validator(
+        "bootstrap_api_key", "database_url", "otel_exporter_otlp_endpoint", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # docker compose passes an unset variable as an empty string.

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TypeGuard
 
-from wallet_api import metrics
+from wallet_api import metrics, tracing
 from wallet_api.events.outbox import Outbox, empty_wallet
 from wallet_api.ledger import rules
 from wallet_api.ledger.commands import Command, Decided
@@ -131,7 +131,8 @@ class Engine:
 
     async def _serve(self, commands: list[Command]) -> list[Decided]:
         try:
-            decided = await self._decide(commands)
+            with tracing.batch_span(len(commands)):
+                decided = await self._decide(commands)
         except StorageUnavailable as failure:
             conflict = isinstance(failure, StorageConflict)
             _count_failure(commands, "conflict" if conflict else "unavailable")

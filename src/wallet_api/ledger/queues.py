@@ -13,12 +13,13 @@ Reads: concurrent reads of one balance share one query that starts after they al
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import uuid
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
-from wallet_api import metrics
+from wallet_api import metrics, tracing
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -38,6 +39,8 @@ class Pending(Generic[Item, Result]):
     future: asyncio.Future[Result] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+    # Where the request came from (its trace), while tracing is on.
+    context: contextvars.Context | None = None
 
 
 @dataclass(slots=True)
@@ -73,7 +76,7 @@ class Batches(Generic[Request, Result]):
         self.stats = BatchStats()
 
     async def submit(self, request: Request) -> Result:
-        pending: Pending[Request, Result] = Pending(request)
+        pending: Pending[Request, Result] = Pending(request, context=tracing.request_context())
         if not self._queued(pending):
             if self._in_flight < self._limit:
                 self._start([pending])
@@ -97,7 +100,11 @@ class Batches(Generic[Request, Result]):
         self._in_flight += 1
         self.stats.record(len(batch))
         self._sizes.observe(len(batch))
-        task = asyncio.get_running_loop().create_task(self._run(batch, wallets))
+        # In the context of the batch's first request: a batch started when another one ended
+        # would otherwise run in that one's, and its span would join the wrong trace.
+        task = asyncio.get_running_loop().create_task(
+            self._run(batch, wallets), context=batch[0].context
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
