@@ -7,9 +7,11 @@ import io
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import asyncpg
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import plain_dsn, scratch_database, service_environment
 from wallet_api import __version__
@@ -173,10 +175,20 @@ def test_progress_redraws_one_line_on_a_terminal_and_writes_tenths_elsewhere() -
     assert written[-1].startswith("verify: 100%, 1,000 of 1,000 wallets")
 
 
-def test_verify_reports_its_progress_on_stderr(admin_url: str) -> None:
+def test_verify_reports_its_progress_and_writes_its_outcome_for_prometheus(
+    admin_url: str, tmp_path: Path
+) -> None:
+    metrics_file = tmp_path / "wallet_audit.prom"
     with scratch_database(admin_url) as url:
         migrations.upgrade(url)
-        result = wallet_api("verify", DATABASE_URL=url)
+        result = wallet_api("verify", "--metrics-file", str(metrics_file), DATABASE_URL=url)
     assert result.returncode == 0, result.stdout + result.stderr
+    samples = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(metrics_file.read_text())
+        for sample in family.samples
+    }
+    assert samples["wallet_audit_problems"] == 0
+    assert abs(samples["wallet_audit_last_run_timestamp_seconds"] - time.time()) < 120
     assert "wallet-api verify: 100%" in result.stderr
     assert "the books balance" in result.stdout

@@ -40,7 +40,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-migrate", action="store_true", help="skip the migrations at start")
 
     _add_migrate(commands)
-    commands.add_parser("verify", help="audit the ledger; exit 0 only when every balance adds up")
+    verify = commands.add_parser(
+        "verify", help="audit the ledger; exit 0 only when every balance adds up"
+    )
+    verify.add_argument(
+        "--metrics-file",
+        type=Path,
+        help="also write the outcome there in the Prometheus text format (for node_exporter's "
+        "textfile collector and the WalletApiAudit* alerts)",
+    )
 
     defaults = bench.Options()
     load = commands.add_parser(
@@ -181,7 +189,7 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "migrate":
         return _migrate(settings, args)
     elif args.command == "verify":
-        return 0 if server.verify(settings) else 1
+        return 0 if server.verify(settings, args.metrics_file) else 1
     elif args.command == "bench":
         options = bench.Options(
             duration=args.duration,

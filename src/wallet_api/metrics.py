@@ -11,6 +11,7 @@ import contextlib
 import functools
 import os
 import re
+import time
 from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +25,7 @@ from prometheus_client import (
     Histogram,
     ProcessCollector,
     generate_latest,
+    write_to_textfile,
 )
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
@@ -144,6 +146,21 @@ _PROCESS_FILE = re.compile(r"_(\d+)\.db$")
 
 def record_build(version: str, revision: str) -> None:
     BUILD_INFO.labels(version, revision).set(1)
+
+
+def write_audit(path: Path, wallets: int, operations: int, problems: int) -> None:
+    """The outcome of `wallet-api verify` as a file for node_exporter's textfile collector, so
+    that an alert knows when the books last balanced and when the audit last ran."""
+    registry = CollectorRegistry()
+    gauges = {
+        "wallet_audit_problems": ("Problems the last audit found; 0: the books balance.", problems),
+        "wallet_audit_wallets": ("Wallets the last audit checked.", wallets),
+        "wallet_audit_operations": ("Operations the last audit checked.", operations),
+        "wallet_audit_last_run_timestamp_seconds": ("When the last audit ended.", time.time()),
+    }
+    for name, (documentation, value) in gauges.items():
+        Gauge(name, documentation, registry=registry).set(value)
+    write_to_textfile(str(path), registry)
 
 
 def record_money(currency: str, operation_type: str, amount: Decimal) -> None:

@@ -28,6 +28,7 @@ from wallet_api.ledger.api_keys import (
 )
 from wallet_api.ledger.audit import audit
 from wallet_api.logs import logging_config
+from wallet_api.metrics import write_audit
 from wallet_api.progress import Progress
 from wallet_api.settings import (
     Settings,
@@ -214,13 +215,14 @@ def schema_revisions(settings: Settings) -> tuple[str | None, str]:
         return migrations.current_revision(url), migrations.head_revision()
 
 
-def verify(settings: Settings) -> bool:
-    """Print the audit of every wallet; True when the books balance."""
+def verify(settings: Settings, metrics_file: Path | None = None) -> bool:
+    """Print the audit of every wallet, and write its outcome to `metrics_file` if given; True
+    when the books balance."""
     with running_database(settings.database_url, settings.data_dir) as url:
-        return asyncio.run(_verify(settings, url))
+        return asyncio.run(_verify(settings, url, metrics_file))
 
 
-async def _verify(settings: Settings, url: str) -> bool:
+async def _verify(settings: Settings, url: str, metrics_file: Path | None) -> bool:
     # The statement timeout bounds a request's statements. The audit's grow with the ledger
     # (one wallet's million operations, the scan for orphans of all of them): none applies.
     database = Database(settings.model_copy(update={"db_statement_timeout_ms": 0}), url)
@@ -245,6 +247,9 @@ async def _verify(settings: Settings, url: str) -> bool:
         await database.dispose()
     if progress is not None:
         progress.finish()
+    if metrics_file is not None:
+        problems = len(report.problems)
+        write_audit(metrics_file, report.wallets, report.operations, problems)
     verdict = "the books balance" if report.books_balance else "the books do NOT balance"
     print(
         f"wallet-api verify: {report.wallets} wallets and {report.operations} operations "
