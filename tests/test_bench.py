@@ -17,9 +17,10 @@ import pytest
 
 from tests.support import assert_books_balance, plain_dsn, scratch_database
 from wallet_api import cli
-from wallet_api.bench import fill, pgbench, report, run, scenarios, targets, wrk
+from wallet_api.bench import fill, pgbench, report, run, scenarios, service, targets, wrk
 from wallet_api.bench.results import Audit, Load, Run, ScenarioResult
 from wallet_api.progress import Progress
+from wallet_api.settings import Settings
 from wallet_api.storage import migrations
 
 WRK_OUTPUT = """\
@@ -520,3 +521,35 @@ def test_the_sql_fill_writes_balances_the_audit_accepts(admin_url: str) -> None:
         migrations.upgrade(url)
         asyncio.run(fill_small_ledger(url))
         assert_books_balance(url)
+
+
+def test_the_bench_service_traces_only_when_given_a_collector(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An endpoint the bench inherited must not turn tracing on in the "off" service.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+    settings = Settings(_env_file=None)
+    assert settings.otel_exporter_otlp_endpoint == "http://127.0.0.1:4318"
+    untraced = service.environment(settings, "postgresql://x/y")
+    for name, value in untraced.items():
+        if name.startswith("OTEL_"):
+            monkeypatch.setenv(name, value)
+    assert Settings(_env_file=None).otel_exporter_otlp_endpoint is None
+    traced = service.environment(settings, "postgresql://x/y", trace_to="http://127.0.0.1:9")
+    assert traced["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:9"
+
+
+def test_the_tracing_line_gives_the_ratio_of_the_medians_and_of_each_round() -> None:
+    off = ScenarioResult("hot", "", "wrk", 64)
+    on = ScenarioResult("hot", "", "wrk", 64)
+    for per_second in (1000.0, 1100.0, 900.0):
+        off.add_round(load(per_second=per_second), "")
+    for per_second in (800.0, 990.0, 900.0):
+        on.add_round(load(per_second=per_second), "")
+    line = run.tracing_line(off, on)
+    assert "tracing on 900 req/s, off 1,000 req/s: 0.90 x (rounds 0.80-1.00 x)" in line
+
+
+def test_tracing_and_scale_are_refused_together() -> None:
+    with pytest.raises(run.BenchFailed, match="one at a time"):
+        run.run(Settings(_env_file=None), run.Options(tracing=True, scale=True))

@@ -84,6 +84,13 @@ def _parser() -> argparse.ArgumentParser:
         help="--scale: runs of each standard scenario on each ledger, alternating (3)",
     )
     load.add_argument(
+        "--tracing",
+        action="store_true",
+        help="measure the cost of tracing: each scenario on the service with tracing off and "
+        "on, --scale-rounds rounds each in alternation, the spans sent to a collector in the "
+        "bench; prints the ratio, writes no report",
+    )
+    load.add_argument(
         "--scenarios",
         type=_names,
         default=(),
@@ -200,6 +207,7 @@ def _run(args: argparse.Namespace) -> int:
             scale_wallets=args.scale_wallets,
             scale_operations=args.scale_operations,
             scale_rounds=args.scale_rounds,
+            tracing=args.tracing,
             output=args.output,
         )
         try:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from wallet_api.bench import fill, machine, pgbench, report, scenarios, service, targets, wrk
+from wallet_api.bench.collector import Collector
 from wallet_api.bench.database import BenchDatabase, bench_server, server_facts
 from wallet_api.bench.results import Load, Run, ScenarioResult
 from wallet_api.bench.scenarios import Scenario
@@ -30,6 +31,8 @@ SMALL_LEDGER = "small ledger"
 # Random points of the deep wallet's history the history-with-balance and as-of probes visit.
 PROBE_POINTS = 200
 BIG_LEDGER = "big ledger"
+TRACING_OFF = "tracing off"
+TRACING_ON = "tracing on"
 
 T = TypeVar("T")
 
@@ -44,6 +47,7 @@ class Options:
     scale_wallets: int = 1_000_000
     scale_operations: int = 10_000_000
     scale_rounds: int = 3
+    tracing: bool = False
     output: Path = Path("bench/results")
 
 
@@ -97,6 +101,8 @@ def run(settings: Settings, options: Options) -> int:
         raise BenchFailed(
             "--duration, --connections and --scale-rounds must be at least 1, --warmup at least 0"
         )
+    if options.tracing and options.scale:
+        raise BenchFailed("--tracing and --scale measure different things: one at a time")
     unknown = set(options.scenarios) - set(scenarios.NAMES)
     if unknown:
         raise BenchFailed(f"unknown scenarios {sorted(unknown)}; known: {list(scenarios.NAMES)}")
@@ -141,6 +147,8 @@ def run(settings: Settings, options: Options) -> int:
             tools=tools.versions(),
         )
         selected = asyncio.run(_prepare(bench, bench_run))
+        if options.tracing:
+            return _compare_tracing(bench, selected)
         try:
             _run_scenarios(bench, selected, bench_run)
         except (service.ServiceFailed, wrk.WrkFailed, pgbench.PgbenchFailed) as failure:
@@ -192,15 +200,16 @@ def _serve(
     database: BenchDatabase,
     label: str,
     results: list[ScenarioResult],
+    trace_to: str | None = None,
 ) -> Side:
-    """The service on `database`, running until `stack` closes; the small ledger's on a port of
-    its own, with the same settings otherwise."""
+    """The service on `database`, running until `stack` closes; the small ledger's (or the
+    traced one's) on a port of its own, with the same settings otherwise."""
     settings = bench.service_settings
     log = bench.work / "service.log"
-    if label == SMALL_LEDGER:
+    if label in (SMALL_LEDGER, TRACING_ON):
         settings = settings.model_copy(update={"port": service.free_port()})
-        log = bench.work / "service-small-ledger.log"
-    served = stack.enter_context(service.running(settings, database.url, log))
+        log = bench.work / f"service-{label.replace(' ', '-')}.log"
+    served = stack.enter_context(service.running(settings, database.url, log, trace_to))
     return Side(label, database, served, results)
 
 
@@ -242,11 +251,47 @@ def _note_publishing(side: Side, broker: str) -> None:
     print(f"wallet-api bench: {result.name}: {result.note}", flush=True)
 
 
+def _compare_tracing(bench: Bench, selected: list[Scenario]) -> int:
+    """Each selected scenario on two services of the same database, tracing off and on, in
+    alternating rounds (off, on, on, off, ...), the spans going to a collector in this
+    process; prints each round and the ratio of the medians. 0 unless an audit fails."""
+    off_results: list[ScenarioResult] = []
+    on_results: list[ScenarioResult] = []
+    with contextlib.ExitStack() as stack:
+        collector = stack.enter_context(Collector(keep=False))
+        off = _serve(stack, bench, bench.database, TRACING_OFF, off_results)
+        on = _serve(stack, bench, bench.database, TRACING_ON, on_results, collector.endpoint)
+        paths = off.served.paths()
+        for scenario in selected:
+            _run_scenario(bench, scenario, turns(scenario, on, off, bench.options), paths)
+        exports = collector.received.requests
+    print(f"the collector received {exports:,} exports of spans")
+    for untraced, traced in zip(off_results, on_results, strict=True):
+        print(tracing_line(untraced, traced), flush=True)
+    every = off_results + on_results
+    return 0 if all(s.audit.passed for s in every if s.audit is not None) else 1
+
+
+def tracing_line(off: ScenarioResult, on: ScenarioResult) -> str:
+    """The cost of tracing in one line: the ratio of the median rounds, and each round's."""
+    if off.load is None or on.load is None:
+        return f"{off.name}: not measured"
+    pairs = zip(on.rounds, off.rounds, strict=False)
+    ratios = [traced.per_second / untraced.per_second for traced, untraced in pairs]
+    return (
+        f"{off.name}: tracing on {on.load.per_second:,.0f} req/s, off "
+        f"{off.load.per_second:,.0f} req/s: {on.load.per_second / off.load.per_second:.2f} x "
+        f"(rounds {min(ratios):.2f}-{max(ratios):.2f} x); p99 on {on.load.p99_ms:.1f} ms, "
+        f"off {off.load.p99_ms:.1f} ms"
+    )
+
+
 def turns(scenario: Scenario, big: T, small: T | None, options: Options) -> list[T]:
     """The ledgers a scenario runs on, in turn. In a --scale run, a standard scenario runs on the
     small ledger and on the big one in alternation, `scale_rounds` times each, in the order
     small, big, big, small, small, big...: the machine's drift over the minutes of a scenario
-    weighs on both alike, and a passing stall on one run is outvoted by the median."""
+    weighs on both alike, and a passing stall on one run is outvoted by the median. A --tracing
+    run alternates the same way between the service with tracing off and with it on."""
     if small is None or scenario not in scenarios.STANDARD:
         return [big]
     order: list[T] = []

@@ -21,6 +21,8 @@ from wallet_api.bench.results import Audit
 from wallet_api.settings import Settings, child_environment
 
 READY_SECONDS = 120
+ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
+TRACES_ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
 AUDIT_SECONDS = 3600
 
 
@@ -61,11 +63,15 @@ def free_port() -> int:
         return port
 
 
-def environment(settings: Settings, database_url: str, **extra: str) -> dict[str, str]:
-    """What the child reads its settings from: ours, with the bench's own choices on top.
+def environment(
+    settings: Settings, database_url: str, trace_to: str | None = None, **extra: str
+) -> dict[str, str]:
+    """What the child reads its settings from: ours, with the bench's own choices on top, and
+    `extra` (WALLET_EVENTS_NATS_URL=...).
 
-    Authentication is disabled explicitly: the service listens on loopback only, for wrk."""
-    return child_environment(
+    Authentication is disabled explicitly: the service listens on loopback only, for wrk.
+    Tracing is on only with `trace_to`, a collector's endpoint, whatever the bench inherited."""
+    env = child_environment(
         DATABASE_URL=database_url,
         WALLET_HOST=settings.host,
         WALLET_PORT=str(settings.port),
@@ -74,17 +80,28 @@ def environment(settings: Settings, database_url: str, **extra: str) -> dict[str
         WALLET_AUTH="disabled",
         **extra,
     )
+    # Unset, not empty: the exporter takes an empty endpoint as the address to send to.
+    for name in (TRACES_ENDPOINT_ENV, ENDPOINT_ENV):
+        env.pop(name, None)
+    if trace_to is not None:
+        env[ENDPOINT_ENV] = trace_to
+    return env
 
 
 @contextlib.contextmanager
-def running(settings: Settings, database_url: str, log: Path, **extra: str) -> Iterator[Service]:
+def running(
+    settings: Settings,
+    database_url: str,
+    log: Path,
+    trace_to: str | None = None,
+    **extra: str,
+) -> Iterator[Service]:
     """The service on `database_url` (already migrated), ready; stopped with SIGTERM afterwards.
-    `extra`: more of its environment (WALLET_EVENTS_NATS_URL=...)."""
+    `trace_to` and `extra`: as for `environment`."""
     command = [sys.executable, "-m", "wallet_api", "serve", "--no-migrate"]
+    env = environment(settings, database_url, trace_to, **extra)
     with log.open("wb") as output:
-        process = subprocess.Popen(
-            command, env=environment(settings, database_url, **extra), stdout=output, stderr=output
-        )
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=output)
         service = Service(f"http://{settings.host}:{settings.port}", process, log)
         try:
             _wait_until_ready(service)
