@@ -530,11 +530,9 @@ def test_the_bench_service_traces_only_when_given_a_collector(
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
     settings = Settings(_env_file=None)
     assert settings.otel_exporter_otlp_endpoint == "http://127.0.0.1:4318"
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:4318/v1/traces")
     untraced = service.environment(settings, "postgresql://x/y")
-    for name, value in untraced.items():
-        if name.startswith("OTEL_"):
-            monkeypatch.setenv(name, value)
-    assert Settings(_env_file=None).otel_exporter_otlp_endpoint is None
+    assert not {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} & set(untraced)
     traced = service.environment(settings, "postgresql://x/y", trace_to="http://127.0.0.1:9")
     assert traced["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:9"
 

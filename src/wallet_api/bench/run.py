@@ -265,9 +265,12 @@ def _compare_tracing(bench: Bench, selected: list[Scenario]) -> int:
         for scenario in selected:
             _run_scenario(bench, scenario, turns(scenario, on, off, bench.options), paths)
         exports = collector.received.requests
-    print(f"the collector received {exports:,} exports of spans")
+    print(f"the collector received {exports:,} exports of spans", flush=True)
     for untraced, traced in zip(off_results, on_results, strict=True):
         print(tracing_line(untraced, traced), flush=True)
+    if exports == 0:
+        print("wallet-api bench: FAILED: the traced service sent no spans", flush=True)
+        return 1
     every = off_results + on_results
     return 0 if all(s.audit.passed for s in every if s.audit is not None) else 1
 
