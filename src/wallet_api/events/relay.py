@@ -67,7 +67,8 @@ class Relay:
                     raise
                 except Exception as failure:
                     log.warning("the events relay stopped: %r", failure)
-                    connection = await _closed(connection)
+                    await _closed(connection)
+                    connection = None
                 await asyncio.sleep(_TRY_EVERY_SECONDS)
         finally:
             await _closed(connection)

@@ -91,7 +91,7 @@ async def check_url(url: str, allow_private: bool) -> None:
         found = await asyncio.get_running_loop().getaddrinfo(parts.hostname, port)
     except OSError as error:
         raise WebhookUrlNotAllowed(f"The webhook host does not resolve: {error}") from None
-    if any(_refused_address(info[4][0]) for info in found):
+    if any(_refused_address(str(info[4][0])) for info in found):
         raise WebhookUrlNotAllowed(
             "The webhook URL resolves to a loopback, link-local or private address."
         )
@@ -283,5 +283,5 @@ class Deliveries:
             response = await client.post(endpoint.url, content=body, headers=headers)
         except httpx.HTTPError as error:
             return _Answer(None, f"{type(error).__name__}: {error}"[:_ERROR_LENGTH])
-        error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
-        return _Answer(response.status_code, error)
+        refusal = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
+        return _Answer(response.status_code, refusal)

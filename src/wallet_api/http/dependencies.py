@@ -31,11 +31,13 @@ LedgerDep = Annotated[Ledger, Depends(_ledger)]
 
 
 async def _feed(request: Request) -> Feed:
-    return request.app.state.feed
+    feed: Feed = request.app.state.feed
+    return feed
 
 
 async def _webhooks(request: Request) -> Webhooks:
-    return request.app.state.webhooks
+    webhooks: Webhooks = request.app.state.webhooks
+    return webhooks
 
 
 FeedDep = Annotated[Feed, Depends(_feed)]

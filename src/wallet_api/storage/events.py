@@ -144,17 +144,20 @@ async def page(
 
 async def head(connection: asyncpg.Connection) -> int:
     """The last number given to an event (0 before the first)."""
-    return await connection.fetchval(_HEAD)
+    number: int = await connection.fetchval(_HEAD)
+    return number
 
 
 async def unsequenced(connection: asyncpg.Connection) -> int:
-    return await connection.fetchval(_UNSEQUENCED)
+    events: int = await connection.fetchval(_UNSEQUENCED)
+    return events
 
 
 async def delivered(connection: asyncpg.Connection, destination: str, start: int) -> int:
     """Where `destination` has got to; a new destination starts at `start`."""
     await connection.execute(_DELIVERED, destination, start)
-    return await connection.fetchval(_DELIVERED_UP_TO, destination)
+    up_to: int = await connection.fetchval(_DELIVERED_UP_TO, destination)
+    return up_to
 
 
 async def advance(connection: asyncpg.Connection, destination: str, sequence: int) -> None:

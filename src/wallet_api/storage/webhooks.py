@@ -114,11 +114,13 @@ async def all_endpoints(connection: asyncpg.Connection) -> list[EndpointRow]:
 
 
 async def count(connection: asyncpg.Connection) -> int:
-    return await connection.fetchval(_COUNT)
+    endpoints: int = await connection.fetchval(_COUNT)
+    return endpoints
 
 
 async def delete(connection: asyncpg.Connection, endpoint_id: uuid.UUID) -> bool:
-    return await connection.execute(_DELETE, endpoint_id) == "DELETE 1"
+    status: str = await connection.execute(_DELETE, endpoint_id)
+    return status == "DELETE 1"
 
 
 async def active(connection: asyncpg.Connection) -> list[uuid.UUID]:
