@@ -93,6 +93,7 @@ def describe(record: Record | Wallet) -> tuple[EventType, uuid.UUID, uuid.UUID |
             None,
             document_json(hold_document(record)),
         )
+    assert isinstance(record, Wallet), "a reversal is told by the operations it records"
     return EventType.WALLET_CREATED, record.id, None, document_json(wallet_document(record))
 
 

@@ -88,7 +88,7 @@ def problem(
 
 def ledger_problem(error: LedgerError, headers: dict[str, str] | None = None) -> ProblemResponse:
     headers = {**(_headers(error) or {}), **(headers or {})} or None
-    extra = {}
+    extra: dict[str, Any] = {}
     existing = getattr(error, "existing_id", None)
     if existing is not None:
         extra["existing_id"] = str(existing)

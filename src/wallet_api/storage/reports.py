@@ -94,7 +94,8 @@ async def balance_at(
 
 
 async def held_at(connection: asyncpg.Connection, wallet_id: uuid.UUID, at: datetime) -> int:
-    return await connection.fetchval(_HELD_AT, wallet_id, at)
+    held: int = await connection.fetchval(_HELD_AT, wallet_id, at)
+    return held
 
 
 async def totals(

@@ -115,7 +115,9 @@ _OPERATIONS_PAGE_BY_REFERENCE = text(
 async def wallet_of_operation(
     connection: asyncpg.Connection, operation_id: int
 ) -> uuid.UUID | None:
-    return await connection.fetchval("SELECT wallet_id FROM operations WHERE id = $1", operation_id)
+    query = "SELECT wallet_id FROM operations WHERE id = $1"
+    wallet_id: uuid.UUID | None = await connection.fetchval(query, operation_id)
+    return wallet_id
 
 
 async def get_wallet(connection: asyncpg.Connection, wallet_id: uuid.UUID) -> WalletRow | None:
