@@ -33,6 +33,7 @@ from wallet_api.http import (
 from wallet_api.http.access import REQUEST_ID_HEADER, RequestObserver
 from wallet_api.http.amount_format import AmountFormat
 from wallet_api.http.body_limit import BodySizeLimit
+from wallet_api.http.console import mount_console
 from wallet_api.http.exact_json import ExactJSONResponse
 from wallet_api.http.problems import (
     file_problems_under_their_media_type,
@@ -209,6 +210,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(health.router)
     app.include_router(problem_pages.router)
+    mount_console(app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

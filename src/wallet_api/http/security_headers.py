@@ -13,6 +13,23 @@ SECURITY_HEADERS = {
 }
 # Balances and keys must not stay in a shared cache; the docs may.
 NO_STORE = {"Cache-Control": "no-store"}
+# The console's page and files (http/console.py): its own scripts, styles and API only, nothing
+# inline and nothing from elsewhere. Every other answer keeps the API's policy above.
+CONSOLE_POLICY = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+}
+
+
+def headers_for(path: str) -> dict[str, str]:
+    """The security headers of an answer to `path`."""
+    if path.startswith("/api/"):
+        return SECURITY_HEADERS | NO_STORE
+    if path == "/console" or path.startswith("/console/"):
+        return SECURITY_HEADERS | CONSOLE_POLICY
+    return SECURITY_HEADERS
 
 
 class SecurityHeaders:
@@ -23,9 +40,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = (
-            SECURITY_HEADERS | NO_STORE if scope["path"].startswith("/api/") else SECURITY_HEADERS
-        )
+        extra = headers_for(scope["path"])
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

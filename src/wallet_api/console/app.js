@@ -1,0 +1,351 @@
+// The console's page: the key form, the wallet view, the live feed and the health panel.
+import { explain, getJson, storeKey, storedKey } from "./api.js";
+import { money } from "./amounts.js";
+import { drawLineChart } from "./chart.js";
+import { HealthPanel } from "./health.js";
+import { EventStream } from "./live.js";
+
+const CHART_PAGES = 2;
+const PAGE_SIZE = 25;
+const FEED_KEEP = 200;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const $ = (id) => document.getElementById(id);
+const cell = (text) => {
+  const td = document.createElement("td");
+  td.textContent = text ?? "";
+  return td;
+};
+
+function showMessage(text) {
+  const box = $("message");
+  box.textContent = text || "";
+  box.hidden = !text;
+}
+
+function walletLink(id) {
+  const link = document.createElement("a");
+  link.href = `#wallet=${id}`;
+  link.textContent = id;
+  link.className = "wallet-link";
+  return link;
+}
+
+// ---- the key ----
+function showKeyState() {
+  $("key-state").textContent = storedKey() ? "Key set for this tab." : "No key.";
+}
+
+$("key-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  storeKey($("key-input").value.trim());
+  $("key-input").value = "";
+  showKeyState();
+  showMessage("");
+  live.start();
+  if (view.walletId) loadWallet(view.walletId);
+});
+
+$("key-forget").addEventListener("click", () => {
+  storeKey("");
+  showKeyState();
+  live.start();
+});
+
+// ---- the wallet ----
+const view = { walletId: null, currency: "", cursors: [null], page: 0, chartPoints: [] };
+
+function historyFilters() {
+  const utc = (value) => (value ? `${value.length === 16 ? `${value}:00` : value}Z` : "");
+  return {
+    operation_type: $("history-type").value,
+    created_after: utc($("history-after").value),
+    created_before: utc($("history-before").value),
+    reference: $("history-reference").value.trim(),
+  };
+}
+
+async function loadWallet(walletId) {
+  if (!UUID.test(walletId)) {
+    showMessage("A wallet id is a UUID such as 9038d0c3-832c-45af-88fb-66101dbd95d3.");
+    return;
+  }
+  try {
+    const wallet = await getJson(`/api/v1/wallets/${walletId}`);
+    if (view.walletId !== walletId) {
+      view.cursors = [null];
+      view.page = 0;
+    }
+    view.walletId = walletId;
+    view.currency = wallet.currency;
+    $("wallet-id").value = walletId;
+    $("balance").textContent = money(wallet.balance, wallet.currency);
+    $("available").textContent = money(wallet.available_balance, wallet.currency);
+    $("currency").textContent = wallet.currency;
+    $("updated").textContent = wallet.updated_at || "";
+    $("wallet-view").hidden = false;
+    await Promise.all([loadHolds(), loadHistory(), loadChart()]);
+    showMessage("");
+  } catch (error) {
+    showMessage(explain(error));
+  }
+}
+
+async function loadHolds() {
+  const page = await getJson(`/api/v1/wallets/${view.walletId}/holds`, {
+    status: "ACTIVE",
+    limit: 100,
+  });
+  const body = $("holds").tBodies[0];
+  body.replaceChildren(
+    ...page.items.map((hold) => {
+      const row = document.createElement("tr");
+      row.append(
+        cell(hold.id),
+        cell(money(hold.amount, view.currency)),
+        cell(hold.expires_at),
+        cell(hold.reference),
+      );
+      return row;
+    }),
+  );
+  $("no-holds").hidden = page.items.length > 0;
+}
+
+function relatedCell(op) {
+  const td = document.createElement("td");
+  if (op.transfer_id) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = "Other wallet";
+    button.setAttribute("aria-label", `Open the other wallet of transfer ${op.transfer_id}`);
+    button.addEventListener("click", async () => {
+      try {
+        const transfer = await getJson(`/api/v1/transfers/${op.transfer_id}`);
+        const other =
+          transfer.from_wallet_id === view.walletId ? transfer.to_wallet_id : transfer.from_wallet_id;
+        window.location.hash = `wallet=${other}`;
+      } catch (error) {
+        showMessage(explain(error));
+      }
+    });
+    td.append(button);
+  } else if (op.hold_id) {
+    td.textContent = `hold ${op.hold_id}`;
+  } else if (op.reverses_id) {
+    td.textContent = `reverses #${op.reverses_id}`;
+  }
+  return td;
+}
+
+async function loadHistory() {
+  const page = await getJson(`/api/v1/wallets/${view.walletId}/operations`, {
+    limit: PAGE_SIZE,
+    cursor: view.cursors[view.page],
+    ...historyFilters(),
+  });
+  const body = $("history").tBodies[0];
+  body.replaceChildren(
+    ...page.items.map((op) => {
+      const row = document.createElement("tr");
+      const amount = cell(money(op.amount, view.currency));
+      const after = cell(money(op.balance_after, view.currency));
+      amount.className = "amount";
+      after.className = "amount";
+      row.append(
+        cell(op.id),
+        cell(op.created_at),
+        cell(op.operation_type),
+        amount,
+        after,
+        cell(op.reference),
+        relatedCell(op),
+      );
+      return row;
+    }),
+  );
+  view.cursors[view.page + 1] = page.next_cursor;
+  $("history-older").disabled = !page.next_cursor;
+  $("history-newer").disabled = view.page === 0;
+  $("history-page").textContent = `Page ${view.page + 1}, ${page.items.length} operations.`;
+}
+
+async function loadChart() {
+  const items = [];
+  let cursor = null;
+  for (let i = 0; i < CHART_PAGES; i += 1) {
+    const page = await getJson(`/api/v1/wallets/${view.walletId}/operations`, {
+      limit: 500,
+      cursor,
+    });
+    items.push(...page.items);
+    cursor = page.next_cursor;
+    if (!cursor) break;
+  }
+  view.chartPoints = items
+    .reverse()
+    .map((op) => ({ at: new Date(op.created_at), value: op.balance_after }));
+  $("chart-note").textContent = cursor
+    ? `The latest ${items.length} operations.`
+    : `All ${items.length} operations.`;
+  drawChart();
+}
+
+function drawChart() {
+  const range = $("chart-range").value;
+  const since = range === "all" ? -Infinity : Date.now() - Number(range) * 1000;
+  const points = view.chartPoints.filter((p) => p.at.getTime() >= since);
+  drawLineChart($("chart"), points, {
+    label: `Balance of wallet ${view.walletId} over time`,
+    currency: view.currency,
+  });
+}
+
+$("chart-range").addEventListener("change", drawChart);
+
+$("lookup-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const id = $("wallet-id").value.trim();
+  if (window.location.hash === `#wallet=${id}`) loadWallet(id);
+  else window.location.hash = `wallet=${id}`;
+});
+
+$("history-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  view.cursors = [null];
+  view.page = 0;
+  loadHistory().catch((error) => showMessage(explain(error)));
+});
+
+$("history-older").addEventListener("click", () => {
+  view.page += 1;
+  loadHistory().catch((error) => showMessage(explain(error)));
+});
+
+$("history-newer").addEventListener("click", () => {
+  view.page = Math.max(0, view.page - 1);
+  loadHistory().catch((error) => showMessage(explain(error)));
+});
+
+function walletFromHash() {
+  const match = window.location.hash.match(/^#wallet=(.+)$/);
+  if (match) loadWallet(decodeURIComponent(match[1]));
+}
+
+window.addEventListener("hashchange", walletFromHash);
+
+// ---- the live feed ----
+const feed = { events: [], paused: false, unseen: 0, refresh: null };
+
+function eventSummary(type, event) {
+  const data = event.data || {};
+  if (type === "operation.created") {
+    return `${data.operation_type} ${money(data.amount, "")} → balance ${money(data.balance_after, "")}`;
+  }
+  if (data.amount !== undefined) return `${type} ${money(data.amount, "")}`;
+  return type;
+}
+
+function matchesFeedFilter(item) {
+  const type = $("live-type").value;
+  const wallet = $("live-wallet").value.trim().toLowerCase();
+  if (type && item.type !== type) return false;
+  if (wallet && !item.event.wallet_ids.some((id) => id.toLowerCase().startsWith(wallet))) {
+    return false;
+  }
+  return true;
+}
+
+function renderFeed() {
+  const list = $("live-feed");
+  list.replaceChildren(
+    ...feed.events.filter(matchesFeedFilter).map(({ type, event }) => {
+      const item = document.createElement("li");
+      item.dataset.sequence = event.sequence;
+      item.dataset.type = type;
+      const when = document.createElement("time");
+      when.textContent = event.created_at;
+      const what = document.createElement("span");
+      what.className = "what";
+      what.textContent = eventSummary(type, event);
+      item.append(when, what, ...event.wallet_ids.map(walletLink));
+      return item;
+    }),
+  );
+  $("live-pause").textContent = feed.paused ? `Resume (${feed.unseen} new)` : "Pause";
+}
+
+function onLiveEvent(type, event) {
+  feed.events.unshift({ type, event });
+  feed.events.length = Math.min(feed.events.length, FEED_KEEP);
+  if (feed.paused) {
+    feed.unseen += 1;
+    $("live-pause").textContent = `Resume (${feed.unseen} new)`;
+  } else {
+    renderFeed();
+  }
+  if (view.walletId && event.wallet_ids.includes(view.walletId)) {
+    clearTimeout(feed.refresh);
+    feed.refresh = setTimeout(() => loadWallet(view.walletId), 150);
+  }
+}
+
+const live = new EventStream({
+  onEvent: onLiveEvent,
+  onState: (text, error) => {
+    $("live-state").textContent = error ? `${text} ${explain(error)}` : text;
+    if (error && (error.status === 401 || error.status === 403)) showMessage(explain(error));
+  },
+});
+
+$("live-pause").addEventListener("click", () => {
+  feed.paused = !feed.paused;
+  feed.unseen = 0;
+  $("live-pause").setAttribute("aria-pressed", String(feed.paused));
+  renderFeed();
+});
+$("live-type").addEventListener("change", renderFeed);
+$("live-wallet").addEventListener("input", renderFeed);
+
+// ---- health ----
+function figure(list, term, value) {
+  const div = document.createElement("div");
+  const dt = document.createElement("dt");
+  const dd = document.createElement("dd");
+  dt.textContent = term;
+  dd.textContent = value;
+  div.append(dt, dd);
+  list.append(div);
+}
+
+function showHealth(history) {
+  const latest = history[history.length - 1];
+  const list = $("health");
+  list.replaceChildren();
+  const peak = (key) => Math.max(...history.map((s) => s[key] ?? 0));
+  figure(list, "Requests/s", `${latest.rps.toFixed(1)} (peak ${peak("rps").toFixed(1)})`);
+  figure(list, "5xx share", `${(latest.errorRate * 100).toFixed(2)} %`);
+  figure(list, "p99 at most", latest.p99 === null ? "no requests" : `${latest.p99} s`);
+  figure(list, "DB connections in use", latest.pool === null ? "n/a" : String(latest.pool));
+  figure(list, "Event backlog", latest.backlog === null ? "none" : String(latest.backlog));
+  const chart = document.createElement("div");
+  chart.className = "chart small";
+  list.append(chart);
+  drawLineChart(
+    chart,
+    history.map((s) => ({ at: new Date(s.at), value: s.rps.toFixed(1) })),
+    { label: "Requests per second over the last 15 minutes" },
+  );
+}
+
+const health = new HealthPanel({
+  onSummary: showHealth,
+  onState: (text) => {
+    $("health-state").textContent = text;
+  },
+});
+
+showKeyState();
+live.start();
+health.start();
+walletFromHash();
