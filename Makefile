@@ -8,11 +8,12 @@ STAMP := $(VENV)/.installed
 SERVICE_LOCK := requirements/service.txt
 DEV_LOCK := requirements/dev.txt
 BENCH_STAMP := $(VENV)/.installed-bench
+CONSOLE_STAMP := $(VENV)/.installed-console-tests
 # Extra arguments for `wallet-api bench`, e.g. make bench BENCH_ARGS='--duration 5 --scenarios hot'
 BENCH_ARGS ?=
 
-.PHONY: install lock run test test-tools test-faults test-ha ha-up ha-failover ha-status ha-down ha-bench fuzz lint format \
-	clean bench bench-scale bench-tools
+.PHONY: install lock run test test-tools test-faults test-console test-ha ha-up ha-failover \
+	ha-status ha-down ha-bench fuzz lint format clean bench bench-scale bench-tools
 
 install: $(STAMP)
 
@@ -74,6 +75,17 @@ fuzz: install
 test-faults: install
 	command -v haproxy >/dev/null || (apt-get update -qq && apt-get install -y -qq haproxy)
 	$(BIN)/python -m pytest -q -m faults tests/faults
+
+$(CONSOLE_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[console-tests]'
+	touch $(CONSOLE_STAMP)
+
+# The operator console in Debian's headless chromium (installed here when missing), driven by
+# Playwright's Python package, which uses that chromium and never downloads a browser of its
+# own. Screenshots go to .artifacts/console/. Under a minute.
+test-console: $(CONSOLE_STAMP)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	$(BIN)/python -m pytest -q -m console tests/console
 
 # The primary of a pg_auto_failover cluster killed, then cut off the network, under load (tests/ha):
 # the packages (iptables for the cut) are installed when missing. A few minutes.

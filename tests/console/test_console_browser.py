@@ -1,0 +1,208 @@
+"""The operator console in a real browser: Debian's chromium, headless, driven by Playwright.
+
+`make test-console` runs these (they need /usr/bin/chromium and the playwright package); any
+JavaScript error the page throws fails the test that saw it. Screenshots go to .artifacts/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
+
+from tests.support import create_key
+
+pytestmark = pytest.mark.console
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / ".artifacts" / "console"
+LIVE_SECONDS = 2.0
+STRINGS = {"Wallet-Amount-Format": "string"}
+
+
+def grouped(amount: str, currency: str) -> str:
+    """The console's way to show an amount, written independently of its JavaScript."""
+    return f"{Decimal(amount):,} {currency}"
+
+
+@pytest.fixture(scope="module")
+def console_key(secured_database_url: str) -> str:
+    """What an operator gets: read the wallets and follow the events, nothing else."""
+    return asyncio.run(create_key(secured_database_url, "wallets:read", "events:read"))
+
+
+@pytest.fixture(scope="module")
+def browser(
+    console_key: str, full_key: str, service_url: str, secured_service: tuple[str, Path]
+) -> Iterator[BrowserContext]:
+    """One headless chromium, on a fresh profile, for the module: starting it is the slow part.
+    Playwright's sync API runs an event loop of its own: the fixtures that call asyncio.run
+    (the keys, the databases) are made before it starts."""
+    with (
+        sync_playwright() as playwright,
+        tempfile.TemporaryDirectory(prefix="console-profile-") as profile,
+    ):
+        context = playwright.chromium.launch_persistent_context(
+            profile,
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900},
+        )
+        yield context
+        context.close()
+
+
+@pytest.fixture
+def page(browser: BrowserContext) -> Iterator[Page]:
+    """A new tab (so a new sessionStorage) that fails its test on any JavaScript error."""
+    tab = browser.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    yield tab
+    tab.close()
+    assert errors == [], f"the console threw: {errors}"
+
+
+@pytest.fixture
+def api(secured_service: tuple[str, Path], full_key: str) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {full_key}", **STRINGS}
+    with httpx.Client(base_url=secured_service[0], headers=headers, timeout=30) as http:
+        yield http
+
+
+def deposit(api: httpx.Client, wallet_id: uuid.UUID, amount: str) -> dict[str, str]:
+    response = api.post(
+        f"/api/v1/wallets/{wallet_id}/operation",
+        json={"operation_type": "DEPOSIT", "amount": amount},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def use_key(page: Page, key: str) -> None:
+    page.fill("#key-input", key)
+    page.click("#key-save")
+    expect(page.locator("#key-state")).to_have_text("Key set for this tab.")
+
+
+def look_up(page: Page, wallet_id: uuid.UUID) -> None:
+    page.fill("#wallet-id", str(wallet_id))
+    page.click("#lookup")
+
+
+def test_console_shows_a_wallet_and_a_new_deposit_within_two_seconds(
+    page: Page, api: httpx.Client, secured_service: tuple[str, Path], console_key: str
+) -> None:
+    wallet_id = uuid.uuid4()
+    deposit(api, wallet_id, "1234567.89")
+    deposit(api, wallet_id, "10.05")
+    page.goto(f"{secured_service[0]}/console")
+    use_key(page, console_key)
+    look_up(page, wallet_id)
+
+    wallet = api.get(f"/api/v1/wallets/{wallet_id}").json()
+    assert wallet["balance"] == "1234577.94"
+    currency = wallet["currency"]
+    expect(page.locator("#balance")).to_have_text(grouped(wallet["balance"], currency))
+    expect(page.locator("#available")).to_have_text(grouped(wallet["available_balance"], currency))
+    last_point = page.locator("#chart circle.last")
+    expect(last_point).to_have_attribute("data-amount", wallet["balance"])
+    expect(page.locator("#history tbody tr")).to_have_count(2)
+    expect(page.locator("#live-state")).to_have_text("Connected.")
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "console-1280.png", full_page=True)
+
+    started = time.monotonic()
+    landed = deposit(api, wallet_id, "1000.01")
+    new_balance = landed["balance_after"]
+    assert new_balance == "1235577.95"
+    feed_item = page.locator(
+        "#live-feed li", has_text=f"DEPOSIT 1,000.01 → balance {grouped(new_balance, '').strip()}"
+    )
+    expect(feed_item).to_be_visible(timeout=LIVE_SECONDS * 1000)
+    expect(page.locator("#balance")).to_have_text(
+        grouped(new_balance, currency), timeout=LIVE_SECONDS * 1000
+    )
+    assert time.monotonic() - started < LIVE_SECONDS
+    expect(last_point).to_have_attribute("data-amount", new_balance)
+    expect(page.locator("#history tbody tr")).to_have_count(3)
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=ARTIFACTS / "console-390.png", full_page=True)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, "no sideways scrolling of the page at 390 px"
+
+
+def test_console_says_clearly_that_a_key_is_wrong(
+    page: Page, api: httpx.Client, secured_service: tuple[str, Path]
+) -> None:
+    wallet_id = uuid.uuid4()
+    deposit(api, wallet_id, "5.00")
+    page.goto(f"{secured_service[0]}/console")
+    use_key(page, "wk_not-a-real-key")
+    look_up(page, wallet_id)
+    message = page.locator("#message")
+    expect(message).to_be_visible()
+    expect(message).to_contain_text("Wrong API key")
+    expect(page.locator("#wallet-view")).to_be_hidden()
+    stored = page.evaluate("Object.values(sessionStorage)")
+    assert stored == ["wk_not-a-real-key"], "the key lives in this tab's sessionStorage only"
+    assert page.evaluate("Object.keys(localStorage).length") == 0
+
+
+def test_live_feed_pauses_and_filters_by_type(
+    page: Page, api: httpx.Client, secured_service: tuple[str, Path], console_key: str
+) -> None:
+    wallet_id = uuid.uuid4()
+    page.goto(f"{secured_service[0]}/console")
+    use_key(page, console_key)
+    expect(page.locator("#live-state")).to_have_text("Connected.")
+    page.fill("#live-wallet", str(wallet_id))
+    feed = page.locator("#live-feed li")
+    deposit(api, wallet_id, "1.00")
+    expect(feed).to_have_count(2)  # wallet.created and operation.created
+
+    page.click("#live-pause")
+    deposit(api, wallet_id, "2.00")
+    expect(page.locator("#live-pause")).to_have_text("Resume (1 new)")
+    expect(feed).to_have_count(2)
+    page.click("#live-pause")
+    expect(feed).to_have_count(3)
+
+    page.select_option("#live-type", "wallet.created")
+    expect(feed).to_have_count(1)
+    expect(feed.first).to_have_attribute("data-type", "wallet.created")
+
+
+def test_console_works_without_a_key_on_a_loopback_service_with_auth_off(
+    page: Page, service_url: str
+) -> None:
+    wallet_id = uuid.uuid4()
+    with httpx.Client(base_url=service_url, headers=STRINGS) as api:
+        landed = deposit(api, wallet_id, "42.10")
+    page.goto(f"{service_url}/console#wallet={wallet_id}")
+    expect(page.locator("#key-state")).to_have_text("No key.")
+    expect(page.locator("#balance")).to_contain_text(landed["balance_after"])
+    health = page.locator("#health")
+    expect(health).to_contain_text("Requests/s", timeout=15_000)
+    expect(health).to_contain_text("DB connections in use")
