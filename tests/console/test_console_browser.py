@@ -206,3 +206,51 @@ def test_console_works_without_a_key_on_a_loopback_service_with_auth_off(
     health = page.locator("#health")
     expect(health).to_contain_text("Requests/s", timeout=15_000)
     expect(health).to_contain_text("DB connections in use")
+
+
+def test_live_feed_opens_on_the_newest_events_not_the_whole_history(
+    page: Page, api: httpx.Client, secured_service: tuple[str, Path], console_key: str
+) -> None:
+    wallet_id = uuid.uuid4()
+    for cents in range(1, 26):
+        deposit(api, wallet_id, f"0.{cents:02d}")
+    page.goto(f"{secured_service[0]}/console")
+    use_key(page, console_key)
+    expect(page.locator("#live-state")).to_have_text("Connected.")
+    feed = page.locator("#live-feed li")
+    expect(feed).to_have_count(20)
+    expect(feed.first).to_contain_text("DEPOSIT 0.25 → balance 3.25")
+
+
+def test_reversal_says_what_will_move_and_moves_it_only_once_confirmed(
+    page: Page, api: httpx.Client, secured_service: tuple[str, Path], full_key: str
+) -> None:
+    wallet_id = uuid.uuid4()
+    deposit(api, wallet_id, "100.00")
+    landed = deposit(api, wallet_id, "10.05")
+    page.goto(f"{secured_service[0]}/console")
+    use_key(page, full_key)
+    look_up(page, wallet_id)
+    expect(page.locator("#balance")).to_have_text("110.05 USD")
+    reverse = page.get_by_role("button", name=f"Reverse DEPOSIT #{landed['id']}")
+    expect(reverse).to_be_hidden()
+    page.get_by_label("Allow reversals").check()
+    reverse.click()
+    expect(page.locator("#reverse-moves")).to_have_text(
+        f"Takes 10.05 USD out of wallet {wallet_id}."
+    )
+    page.click("#reverse-cancel")
+    expect(page.locator("#reverse-dialog")).to_be_hidden()
+    assert api.get(f"/api/v1/wallets/{wallet_id}").json()["balance"] == "110.05"
+
+    reverse.click()
+    page.fill("#reverse-amount", "0.05")
+    expect(page.locator("#reverse-moves")).to_have_text(
+        f"Takes 0.05 USD out of wallet {wallet_id}."
+    )
+    page.click("#reverse-confirm")
+    expect(page.locator("#reverse-dialog")).to_be_hidden()
+    expect(page.locator("#notice")).to_contain_text("Reversed")
+    expect(page.locator("#balance")).to_have_text("110.00 USD")
+    assert api.get(f"/api/v1/wallets/{wallet_id}").json()["balance"] == "110.00"
+    expect(page.locator("#history tbody tr").first).to_contain_text("REVERSAL")

@@ -51,10 +51,10 @@ export async function getJson(path, params) {
   return response.json();
 }
 
-export async function postJson(path, body) {
+export async function postJson(path, body, extraHeaders = {}) {
   const response = await fetch(apiUrl(path), {
     method: "POST",
-    headers: requestHeaders({ "Content-Type": "application/json" }),
+    headers: requestHeaders({ "Content-Type": "application/json", ...extraHeaders }),
     body: JSON.stringify(body),
     cache: "no-store",
   });

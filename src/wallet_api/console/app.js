@@ -4,6 +4,7 @@ import { money } from "./amounts.js";
 import { drawLineChart } from "./chart.js";
 import { HealthPanel } from "./health.js";
 import { EventStream } from "./live.js";
+import { isReversible, openReversal } from "./reversals.js";
 
 const CHART_PAGES = 2;
 const PAGE_SIZE = 25;
@@ -21,6 +22,11 @@ function showMessage(text) {
   const box = $("message");
   box.textContent = text || "";
   box.hidden = !text;
+}
+
+function showNotice(text) {
+  $("notice").textContent = text;
+  $("notice").hidden = !text;
 }
 
 function walletLink(id) {
@@ -138,6 +144,26 @@ function relatedCell(op) {
   return td;
 }
 
+function actionCell(op) {
+  const td = document.createElement("td");
+  td.className = "reversal";
+  if (!isReversible(op)) return td;
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "reverse";
+  button.textContent = "Reverse…";
+  button.setAttribute("aria-label", `Reverse ${op.operation_type} #${op.id}`);
+  button.addEventListener("click", () => {
+    showNotice("");
+    openReversal(op, view.currency, (text) => {
+      showNotice(text);
+      loadWallet(view.walletId);
+    });
+  });
+  td.append(button);
+  return td;
+}
+
 async function loadHistory() {
   const page = await getJson(`/api/v1/wallets/${view.walletId}/operations`, {
     limit: PAGE_SIZE,
@@ -160,6 +186,7 @@ async function loadHistory() {
         after,
         cell(op.reference),
         relatedCell(op),
+        actionCell(op),
       );
       return row;
     }),
@@ -202,6 +229,10 @@ function drawChart() {
 }
 
 $("chart-range").addEventListener("change", drawChart);
+
+$("reversals-on").addEventListener("change", (event) => {
+  document.body.classList.toggle("reversals", event.target.checked);
+});
 
 $("lookup-form").addEventListener("submit", (event) => {
   event.preventDefault();

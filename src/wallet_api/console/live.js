@@ -1,8 +1,33 @@
 // The event stream read with fetch(), so the key travels as a bearer header (EventSource cannot
 // send one) and never in a URL. Parses Server-Sent Events and resumes with Last-Event-ID.
-import { ApiError, apiUrl, refusal, requestHeaders } from "./api.js";
+import { ApiError, apiUrl, getJson, refusal, requestHeaders } from "./api.js";
 
 const RETRY_MS = 1000;
+// How many events before the newest the feed shows when the page opens.
+const CONTEXT_EVENTS = 20;
+
+async function hasEventsAfter(sequence) {
+  const page = await getJson("/api/v1/events", { after: sequence, limit: 1 });
+  return page.items.length > 0;
+}
+
+// The newest event's sequence, found by doubling then halving with one-event pages: a few dozen
+// small requests even for billions of events, instead of replaying the feed from its start.
+export async function newestSequence() {
+  if (!(await hasEventsAfter(0))) return 0;
+  let low = 0;
+  let high = 1;
+  while (await hasEventsAfter(high)) {
+    low = high;
+    high *= 2;
+  }
+  while (high - low > 1) {
+    const middle = Math.floor((low + high) / 2);
+    if (await hasEventsAfter(middle)) low = middle;
+    else high = middle;
+  }
+  return high;
+}
 
 function parseBlock(block) {
   const event = { id: null, type: "message", data: "" };
@@ -57,8 +82,11 @@ export class EventStream {
   }
 
   async follow(signal) {
+    if (this.lastId === null) {
+      this.lastId = String(Math.max(0, (await newestSequence()) - CONTEXT_EVENTS));
+    }
     const extra = { Accept: "text/event-stream" };
-    if (this.lastId !== null) extra["Last-Event-ID"] = this.lastId;
+    extra["Last-Event-ID"] = this.lastId;
     const response = await fetch(apiUrl("/api/v1/events/stream"), {
       headers: requestHeaders(extra),
       cache: "no-store",
