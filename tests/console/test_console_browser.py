@@ -254,3 +254,38 @@ def test_reversal_says_what_will_move_and_moves_it_only_once_confirmed(
     expect(page.locator("#balance")).to_have_text("110.00 USD")
     assert api.get(f"/api/v1/wallets/{wallet_id}").json()["balance"] == "110.00"
     expect(page.locator("#history tbody tr").first).to_contain_text("REVERSAL")
+
+
+def test_history_pages_filters_by_type_and_links_a_transfer_to_the_other_wallet(
+    page: Page, api: httpx.Client, secured_service: tuple[str, Path], console_key: str
+) -> None:
+    wallet_id, other_id = uuid.uuid4(), uuid.uuid4()
+    for _ in range(27):
+        deposit(api, wallet_id, "1.00")
+    deposit(api, other_id, "1.00")
+    moved = api.post(
+        "/api/v1/transfers",
+        json={"from_wallet_id": str(wallet_id), "to_wallet_id": str(other_id), "amount": "2.50"},
+    )
+    assert moved.status_code == 201, moved.text
+    page.goto(f"{secured_service[0]}/console")
+    use_key(page, console_key)
+    look_up(page, wallet_id)
+    rows = page.locator("#history tbody tr")
+    expect(rows).to_have_count(25)
+    expect(rows.first).to_contain_text("TRANSFER_OUT")
+    page.click("#history-older")
+    expect(rows).to_have_count(3)
+    expect(page.locator("#history-older")).to_be_disabled()
+    page.click("#history-newer")
+    expect(rows).to_have_count(25)
+
+    page.select_option("#history-type", "TRANSFER_OUT")
+    page.get_by_role("button", name="Filter").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("2.50 USD")
+    rows.first.get_by_role("button", name="Open the other wallet", exact=False).click()
+    expect(page.locator("#wallet-id")).to_have_value(str(other_id))
+    expect(page.locator("#balance")).to_have_text("3.50 USD")
+    expect(page.locator("#history-type")).to_have_value("")
+    expect(rows).to_have_count(2)

@@ -81,6 +81,7 @@ async function loadWallet(walletId) {
     if (view.walletId !== walletId) {
       view.cursors = [null];
       view.page = 0;
+      $("history-form").reset();
     }
     view.walletId = walletId;
     view.currency = wallet.currency;
@@ -325,7 +326,9 @@ const live = new EventStream({
   onEvent: onLiveEvent,
   onState: (text, error) => {
     $("live-state").textContent = error ? `${text} ${explain(error)}` : text;
-    if (error && (error.status === 401 || error.status === 403)) showMessage(explain(error));
+    if (error && (error.status === 401 || error.status === 403)) {
+      showMessage(`Live events: ${explain(error)}`);
+    }
   },
 });
 
