@@ -274,6 +274,21 @@ def test_history_pages_filters_by_type_and_links_a_transfer_to_the_other_wallet(
     rows = page.locator("#history tbody tr")
     expect(rows).to_have_count(25)
     expect(rows.first).to_contain_text("TRANSFER_OUT")
+
+    points = page.locator("#chart circle")
+    expect(points).to_have_count(28)
+    box = page.locator("#chart svg").bounding_box()
+    assert box is not None
+    middle = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.5, middle)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.998, middle, steps=4)
+    page.mouse.up()
+    zoomed = points.count()
+    assert 0 < zoomed < 28, "dragging across the right half zooms to the later points"
+    expect(page.locator("#chart circle.last")).to_have_attribute("data-amount", "24.50")
+    page.get_by_role("button", name="Reset zoom").click()
+    expect(points).to_have_count(28)
     page.click("#history-older")
     expect(rows).to_have_count(3)
     expect(page.locator("#history-older")).to_be_disabled()

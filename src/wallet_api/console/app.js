@@ -59,7 +59,7 @@ $("key-forget").addEventListener("click", () => {
 });
 
 // ---- the wallet ----
-const view = { walletId: null, currency: "", cursors: [null], page: 0, chartPoints: [] };
+const view = { walletId: null, currency: "", cursors: [null], page: 0, chartPoints: [], zoom: null };
 
 function historyFilters() {
   const utc = (value) => (value ? `${value.length === 16 ? `${value}:00` : value}Z` : "");
@@ -81,6 +81,7 @@ async function loadWallet(walletId) {
     if (view.walletId !== walletId) {
       view.cursors = [null];
       view.page = 0;
+      view.zoom = null;
       $("history-form").reset();
     }
     view.walletId = walletId;
@@ -214,22 +215,37 @@ async function loadChart() {
     .reverse()
     .map((op) => ({ at: new Date(op.created_at), value: op.balance_after }));
   $("chart-note").textContent = cursor
-    ? `The latest ${items.length} operations.`
-    : `All ${items.length} operations.`;
+    ? `The latest ${items.length} operations; drag across the chart to zoom in.`
+    : `All ${items.length} operations; drag across the chart to zoom in.`;
   drawChart();
 }
 
 function drawChart() {
   const range = $("chart-range").value;
-  const since = range === "all" ? -Infinity : Date.now() - Number(range) * 1000;
-  const points = view.chartPoints.filter((p) => p.at.getTime() >= since);
+  let [since, until] = [-Infinity, Infinity];
+  if (view.zoom) [since, until] = view.zoom.map((at) => at.getTime());
+  else if (range !== "all") since = Date.now() - Number(range) * 1000;
+  const points = view.chartPoints.filter((p) => p.at.getTime() >= since && p.at.getTime() <= until);
+  $("chart-reset").hidden = !view.zoom;
   drawLineChart($("chart"), points, {
     label: `Balance of wallet ${view.walletId} over time`,
     currency: view.currency,
+    onZoom: (from, to) => {
+      view.zoom = [from, to];
+      drawChart();
+    },
   });
 }
 
-$("chart-range").addEventListener("change", drawChart);
+$("chart-range").addEventListener("change", () => {
+  view.zoom = null;
+  drawChart();
+});
+
+$("chart-reset").addEventListener("click", () => {
+  view.zoom = null;
+  drawChart();
+});
 
 $("reversals-on").addEventListener("change", (event) => {
   document.body.classList.toggle("reversals", event.target.checked);

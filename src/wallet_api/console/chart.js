@@ -13,8 +13,39 @@ function node(name, attributes = {}, text = "") {
   return element;
 }
 
+// Dragging across the chart calls onZoom(fromDate, toDate) with the times under the drag.
+function zoomByDragging(svg, toTime, onZoom) {
+  const band = node("rect", { class: "band", y: 0, height: HEIGHT, width: 0 });
+  let start = null;
+  const position = (event) => {
+    const box = svg.getBoundingClientRect();
+    return ((event.clientX - box.left) / box.width) * WIDTH;
+  };
+  svg.addEventListener("pointerdown", (event) => {
+    start = position(event);
+    band.setAttribute("x", start);
+    band.setAttribute("width", 0);
+    svg.append(band);
+    svg.setPointerCapture(event.pointerId);
+  });
+  svg.addEventListener("pointermove", (event) => {
+    if (start === null) return;
+    const here = position(event);
+    band.setAttribute("x", Math.min(start, here));
+    band.setAttribute("width", Math.abs(here - start));
+  });
+  svg.addEventListener("pointerup", (event) => {
+    if (start === null) return;
+    const end = position(event);
+    const [left, right] = [Math.min(start, end), Math.max(start, end)];
+    start = null;
+    band.remove();
+    if (right - left > 4) onZoom(new Date(toTime(left)), new Date(toTime(right)));
+  });
+}
+
 // points: [{at: Date, value: "1234.50"}], oldest first.
-export function drawLineChart(container, points, { label = "", currency = "" } = {}) {
+export function drawLineChart(container, points, { label = "", currency = "", onZoom } = {}) {
   container.replaceChildren();
   if (points.length === 0) {
     container.textContent = "Nothing to draw in this range.";
@@ -64,5 +95,9 @@ export function drawLineChart(container, points, { label = "", currency = "" } =
       points[points.length - 1].at.toISOString(),
     ),
   );
+  if (onZoom) {
+    const span = WIDTH - PAD.left - PAD.right;
+    zoomByDragging(svg, (at) => t0 + ((at - PAD.left) / span) * (t1 - t0), onZoom);
+  }
   container.append(svg);
 }
