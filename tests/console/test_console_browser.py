@@ -153,14 +153,16 @@ def test_console_shows_a_wallet_and_a_new_deposit_within_two_seconds(
     assert width <= 390, "no sideways scrolling of the page at 390 px"
 
 
-def test_console_says_clearly_that_a_key_is_wrong(
-    page: Page, api: httpx.Client, secured_service: tuple[str, Path]
+def test_console_says_clearly_that_a_key_is_wrong_and_hides_what_it_showed(
+    page: Page, api: httpx.Client, secured_service: tuple[str, Path], console_key: str
 ) -> None:
     wallet_id = uuid.uuid4()
     deposit(api, wallet_id, "5.00")
     page.goto(f"{secured_service[0]}/console")
-    use_key(page, "wk_not-a-real-key")
+    use_key(page, console_key)
     look_up(page, wallet_id)
+    expect(page.locator("#balance")).to_have_text("5.00 USD")
+    use_key(page, "wk_not-a-real-key")
     message = page.locator("#message")
     expect(message).to_be_visible()
     expect(message).to_contain_text("Wrong API key")
@@ -197,12 +199,25 @@ def test_live_feed_pauses_and_filters_by_type(
 def test_console_works_without_a_key_on_a_loopback_service_with_auth_off(
     page: Page, service_url: str
 ) -> None:
-    wallet_id = uuid.uuid4()
+    wallet_id, second_id = uuid.uuid4(), uuid.uuid4()
     with httpx.Client(base_url=service_url, headers=STRINGS) as api:
         landed = deposit(api, wallet_id, "42.10")
+        deposit(api, second_id, "7000.00")
     page.goto(f"{service_url}/console#wallet={wallet_id}")
     expect(page.locator("#key-state")).to_have_text("No key.")
     expect(page.locator("#balance")).to_contain_text(landed["balance_after"])
+    unlabelled = page.evaluate(
+        """[...document.querySelectorAll("input, select, button")]
+            .filter((c) => !(c.labels && c.labels.length) && !c.getAttribute("aria-label")
+                           && !c.textContent.trim())
+            .map((c) => c.id || c.outerHTML)"""
+    )
+    assert unlabelled == [], "every control has a label"
+    page.focus("#wallet-id")
+    page.keyboard.press("Control+A")
+    page.keyboard.type(str(second_id))
+    page.keyboard.press("Enter")
+    expect(page.locator("#balance")).to_have_text("7,000.00 USD")
     health = page.locator("#health")
     expect(health).to_contain_text("Requests/s", timeout=15_000)
     expect(health).to_contain_text("DB connections in use")

@@ -95,6 +95,8 @@ async function loadWallet(walletId) {
     await Promise.all([loadHolds(), loadHistory(), loadChart()]);
     showMessage("");
   } catch (error) {
+    // A refused key or an unknown wallet leaves nothing of the wallet shown before on screen.
+    if ([401, 403, 404].includes(error.status)) $("wallet-view").hidden = true;
     showMessage(explain(error));
   }
 }
