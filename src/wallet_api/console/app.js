@@ -59,7 +59,7 @@ $("key-forget").addEventListener("click", () => {
 });
 
 // ---- the wallet ----
-const view = { walletId: null, currency: "", cursors: [null], page: 0, chartPoints: [], zoom: null };
+const view = { walletId: null, currency: "", cursors: [null], page: 0, chartPoints: [], zoom: null, ticket: 0 };
 
 function historyFilters() {
   const utc = (value) => (value ? `${value.length === 16 ? `${value}:00` : value}Z` : "");
@@ -76,17 +76,22 @@ async function loadWallet(walletId) {
     showMessage("A wallet id is a UUID such as 9038d0c3-832c-45af-88fb-66101dbd95d3.");
     return;
   }
+  // Only the latest lookup may draw: a refresh still in flight must not overwrite a newer wallet.
+  view.ticket += 1;
+  const ticket = view.ticket;
   try {
     const wallet = await getJson(`/api/v1/wallets/${walletId}`);
+    if (ticket !== view.ticket) return;
     if (view.walletId !== walletId) {
       view.cursors = [null];
       view.page = 0;
       view.zoom = null;
       $("history-form").reset();
+      // Set on a change of wallet only: a live refresh must not undo what is being typed.
+      $("wallet-id").value = walletId;
     }
     view.walletId = walletId;
     view.currency = wallet.currency;
-    $("wallet-id").value = walletId;
     $("balance").textContent = money(wallet.balance, wallet.currency);
     $("available").textContent = money(wallet.available_balance, wallet.currency);
     $("currency").textContent = wallet.currency;
@@ -95,6 +100,7 @@ async function loadWallet(walletId) {
     await Promise.all([loadHolds(), loadHistory(), loadChart()]);
     showMessage("");
   } catch (error) {
+    if (ticket !== view.ticket) return;
     // A refused key or an unknown wallet leaves nothing of the wallet shown before on screen.
     if ([401, 403, 404].includes(error.status)) $("wallet-view").hidden = true;
     showMessage(explain(error));
