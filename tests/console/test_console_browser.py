@@ -292,6 +292,7 @@ def test_history_pages_filters_by_type_and_links_a_transfer_to_the_other_wallet(
 
     points = page.locator("#chart circle")
     expect(points).to_have_count(28)
+    expect(page.locator("#live-state")).to_have_text("Connected.")
     box = page.locator("#chart svg").bounding_box()
     assert box is not None
     middle = box["y"] + box["height"] / 2

@@ -49,7 +49,7 @@ $("key-form").addEventListener("submit", (event) => {
   showKeyState();
   showMessage("");
   live.start();
-  if (view.walletId) loadWallet(view.walletId);
+  if (view.wanted) loadWallet(view.wanted);
 });
 
 $("key-forget").addEventListener("click", () => {
@@ -59,7 +59,17 @@ $("key-forget").addEventListener("click", () => {
 });
 
 // ---- the wallet ----
-const view = { walletId: null, currency: "", cursors: [null], page: 0, chartPoints: [], zoom: null, ticket: 0 };
+const view = {
+  walletId: null,
+  wanted: null,
+  currency: "",
+  cursors: [null],
+  page: 0,
+  chartPoints: [],
+  chartSignature: "",
+  zoom: null,
+  ticket: 0,
+};
 
 function historyFilters() {
   const utc = (value) => (value ? `${value.length === 16 ? `${value}:00` : value}Z` : "");
@@ -78,6 +88,7 @@ async function loadWallet(walletId) {
   }
   // Only the latest lookup may draw: a refresh still in flight must not overwrite a newer wallet.
   view.ticket += 1;
+  view.wanted = walletId;
   const ticket = view.ticket;
   try {
     const wallet = await getJson(`/api/v1/wallets/${walletId}`);
@@ -219,6 +230,10 @@ async function loadChart() {
     cursor = page.next_cursor;
     if (!cursor) break;
   }
+  // Redrawn only when something changed: a refresh must not replace the chart under a drag.
+  const signature = `${view.walletId} ${items.length} ${items.length ? items[0].id : ""}`;
+  if (signature === view.chartSignature) return;
+  view.chartSignature = signature;
   view.chartPoints = items
     .reverse()
     .map((op) => ({ at: new Date(op.created_at), value: op.balance_after }));
@@ -340,9 +355,10 @@ function onLiveEvent(type, event) {
   } else {
     renderFeed();
   }
-  if (view.walletId && event.wallet_ids.includes(view.walletId)) {
+  // The wallet asked for last, even while its lookup is still in flight.
+  if (view.wanted && event.wallet_ids.includes(view.wanted)) {
     clearTimeout(feed.refresh);
-    feed.refresh = setTimeout(() => loadWallet(view.walletId), 150);
+    feed.refresh = setTimeout(() => loadWallet(view.wanted), 150);
   }
 }
 
