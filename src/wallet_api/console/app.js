@@ -400,7 +400,8 @@ function showHealth(history) {
   figure(list, "Requests/s", `${latest.rps.toFixed(1)} (peak ${peak("rps").toFixed(1)})`);
   figure(list, "5xx share", `${(latest.errorRate * 100).toFixed(2)} %`);
   figure(list, "p99 at most", latest.p99 === null ? "no requests" : `${latest.p99} s`);
-  figure(list, "DB connections in use", latest.pool === null ? "n/a" : String(latest.pool));
+  const limit = latest.poolLimit === null ? "" : ` of ${latest.poolLimit}`;
+  figure(list, "DB connections in use", latest.pool === null ? "n/a" : `${latest.pool}${limit}`);
   figure(list, "Event backlog", latest.backlog === null ? "none" : String(latest.backlog));
   const chart = document.createElement("div");
   chart.className = "chart small";

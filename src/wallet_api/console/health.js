@@ -4,6 +4,7 @@ const INTERVAL_MS = 5000;
 const KEEP_MS = 15 * 60 * 1000;
 // Names as the service exports them, older names after newer ones.
 const POOL_IN_USE = ["wallet_db_pool_connections_in_use", "wallet_db_pool_in_use"];
+const POOL_LIMIT = ["wallet_db_pool_connections_limit"];
 const BACKLOG = ["wallet_events_backlog"];
 const REQUESTS = "wallet_http_requests_total";
 const DURATION_BUCKET = "wallet_http_request_duration_seconds_bucket";
@@ -67,6 +68,7 @@ export function summarize(previous, current) {
     errorRate: requests > 0 ? errors / requests : 0,
     p99: p99(buckets(previous.samples), buckets(current.samples)),
     pool: total(current.samples, POOL_IN_USE),
+    poolLimit: total(current.samples, POOL_LIMIT),
     backlog: maxOf(current.samples, BACKLOG),
   };
 }
