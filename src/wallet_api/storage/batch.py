@@ -17,6 +17,7 @@ import asyncpg
 
 from wallet_api.events.outbox import EventRow
 from wallet_api.storage.errors import StorageConflict
+from wallet_api.storage.events import event_columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,26 +436,13 @@ def _parameters(writes: Writes) -> list[list[object]]:
         ),
         *_columns(writes.answers, 3),
         *_columns(writes.released, 2),
-        *_columns([_event_columns(event) for event in writes.events], 8),
+        *_columns([event_columns(event) for event in writes.events], 8),
         *_columns([t[4:] for t in writes.transfers], 2),
         *_columns([(h.reference, h.metadata) for h in writes.placed], 2),
         *_columns(
             [(e.reverses_id, e.balance_after, e.reference, e.metadata) for e in writes.entries], 4
         ),
     ]
-
-
-def _event_columns(event: EventRow) -> tuple[object, ...]:
-    return (
-        event.recorded,
-        event.position,
-        event.id,
-        event.type.value,
-        event.wallet_id,
-        event.other_wallet_id,
-        event.data,
-        event.created_at,
-    )
 
 
 def _columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object]]:
@@ -662,16 +650,9 @@ async def write_guarded(
 
 
 def _guarded_event(event: EventRow, operation_ordinal: int | None) -> tuple[object, ...]:
-    return (
-        event.recorded,
-        event.position,
-        event.id,
-        event.type.value,
-        event.wallet_id,
-        event.other_wallet_id,
-        event.data,
-        operation_ordinal,
-    )
+    """The event's columns, with the ordinal of its operation's number in place of its time
+    (the statement stamps every row with the batch's)."""
+    return (*event_columns(event)[:7], operation_ordinal)
 
 
 def _guard_row(guard: Guard) -> tuple[object, ...]:

@@ -103,7 +103,8 @@ _ADVANCE = """
 _DESTINATIONS = "SELECT name, delivered FROM event_destinations ORDER BY name"
 
 
-def _columns(event: EventRow) -> tuple[object, ...]:
+def event_columns(event: EventRow) -> tuple[object, ...]:
+    """An event row as the columns the outbox's INSERTs unnest."""
     return (
         event.recorded,
         event.position,
@@ -117,7 +118,7 @@ def _columns(event: EventRow) -> tuple[object, ...]:
 
 
 async def insert(connection: asyncpg.Connection, events: Sequence[EventRow]) -> None:
-    columns = [list(column) for column in zip(*map(_columns, events), strict=True)]
+    columns = [list(column) for column in zip(*map(event_columns, events), strict=True)]
     await connection.execute(_INSERT, *columns)
 
 
