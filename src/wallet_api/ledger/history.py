@@ -33,22 +33,35 @@ class HistoryQuery:
     reference: str | None = None
 
 
+def keyset_cursor(prefix: str, *parts: str) -> str:
+    """An opaque cursor holding `parts`, marked by `prefix` (each list has its own)."""
+    text = prefix + "|".join(parts)
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def keyset_parts(prefix: str, cursor: str) -> list[str]:
+    """The parts `keyset_cursor` put in a cursor of this prefix; InvalidCursor otherwise."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidCursor() from None
+    if not text.startswith(prefix):
+        raise InvalidCursor()
+    return text.removeprefix(prefix).split("|")
+
+
 def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{_PREFIX}{last_id}".encode()).decode().rstrip("=")
+    return keyset_cursor(_PREFIX, str(last_id))
 
 
 def decode_cursor(cursor: str | None) -> int:
     """The id below which the next page starts; every id when there is no cursor."""
     if cursor is None:
         return _AFTER_EVERY_ID
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidCursor() from None
-    number = text.removeprefix(_PREFIX)
-    if not text.startswith(_PREFIX) or not number.isdigit() or len(number) > 19:
+    parts = keyset_parts(_PREFIX, cursor)
+    if len(parts) != 1 or not parts[0].isdigit() or len(parts[0]) > 19:
         raise InvalidCursor()
-    return int(number)
+    return int(parts[0])
 
 
 @dataclass(frozen=True, slots=True)

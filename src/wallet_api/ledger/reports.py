@@ -3,8 +3,6 @@ lists of transfers, holds and wallets, a keyset page at a time."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -13,7 +11,7 @@ from decimal import Decimal
 from typing import Generic, TypeVar
 
 from wallet_api.ledger.errors import InvalidCursor, InvalidRequest, WalletNotFound
-from wallet_api.ledger.history import operation_from_row
+from wallet_api.ledger.history import keyset_cursor, keyset_parts, operation_from_row
 from wallet_api.ledger.holds import hold_from_row
 from wallet_api.ledger.records import Hold, Operation, Transfer, Wallet, minor_to_decimal
 from wallet_api.ledger.rules import CREDIT_TYPES
@@ -49,27 +47,12 @@ class Statement:
     lines: AsyncIterator[Operation]  # oldest first, read as they are sent
 
 
-def _encode(prefix: str, *parts: str) -> str:
-    text = prefix + "|".join(parts)
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def _decode(prefix: str, cursor: str) -> list[str]:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidCursor() from None
-    if not text.startswith(prefix):
-        raise InvalidCursor()
-    return text.removeprefix(prefix).split("|")
-
-
 def _time_and_id(prefix: str, cursor: str | None) -> tuple[datetime, uuid.UUID]:
     """The (created_at, id) a keyset page continues below; the newest when no cursor."""
     if cursor is None:
         return _NEWEST
     try:
-        created_at, item_id = _decode(prefix, cursor)
+        created_at, item_id = keyset_parts(prefix, cursor)
         return datetime.fromisoformat(created_at), uuid.UUID(item_id)
     except ValueError:
         raise InvalidCursor() from None
@@ -162,7 +145,7 @@ class Reports:
         after = uuid.UUID(int=0)
         if cursor is not None:
             try:
-                (text,) = _decode("wa1:", cursor)
+                (text,) = keyset_parts("wa1:", cursor)
                 after = uuid.UUID(text)
             except ValueError:
                 raise InvalidCursor() from None
@@ -170,7 +153,7 @@ class Reports:
             rows = await store.wallets(connection, after, limit + 1)
         items = [wallet_from_row(row) for row in rows[:limit]]
         more = len(rows) > limit
-        return Page(items, _encode("wa1:", str(items[-1].id)) if more else None)
+        return Page(items, keyset_cursor("wa1:", str(items[-1].id)) if more else None)
 
 
 # One microsecond, PostgreSQL's resolution: `before t` is `at or before t - 1 us`.
@@ -181,4 +164,4 @@ def _next(prefix: str, items: list[Transfer] | list[Hold], more: bool) -> str | 
     if not more:
         return None
     last = items[-1]
-    return _encode(prefix, last.created_at.isoformat(), str(last.id))
+    return keyset_cursor(prefix, last.created_at.isoformat(), str(last.id))
