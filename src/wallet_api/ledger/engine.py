@@ -237,7 +237,7 @@ class _BatchState:
         self._wallets = {row.id: wallet_state(row) for row in locked.wallets}
         self._holds: dict[uuid.UUID, HoldState] = {}
         self._hold_labels: dict[uuid.UUID, tuple[str | None, Metadata]] = {}
-        self._references: dict[tuple[str, uuid.UUID | None, str], object] = {}
+        self._references: dict[rules.ReferenceKey, object] = {}
         self._operations: dict[int, OperationState] = {}
         self._transfers: dict[uuid.UUID, TransferState] = {}
         self._books = rules.Books(
@@ -375,14 +375,9 @@ class _BatchState:
 
     def _take_reference(self, movement: Movement, record: Record) -> None:
         """A reference this batch takes is taken for the commands after it too."""
-        if isinstance(record, Reversal):
-            return
-        if isinstance(movement, TransferFunds) and movement.reference is not None:
-            self._references[("transfer", None, movement.reference)] = record.id
-        elif isinstance(movement, PlaceHold) and movement.reference is not None:
-            self._references[("hold", movement.wallet_id, movement.reference)] = record.id
-        elif isinstance(movement, Deposit | Withdrawal) and movement.reference is not None:
-            self._references[("operation", movement.wallet_id, movement.reference)] = record.id
+        key = rules.reference_key(movement)
+        if key is not None and not isinstance(record, Reversal):
+            self._references[key] = record.id
 
     def _apply(self, change: Change, number: int) -> list[Operation]:
         for wallet in change.wallets:
@@ -522,15 +517,19 @@ def _references_asked(
 ) -> tuple[list[tuple[uuid.UUID, str]], list[tuple[uuid.UUID, str]], list[str]]:
     """The references the batch's writes would take: (wallet, reference) of operations, of
     holds, and the transfers' references."""
-    operations, holds, transfers = [], [], []
+    operations: list[tuple[uuid.UUID, str]] = []
+    holds: list[tuple[uuid.UUID, str]] = []
+    transfers: list[str] = []
     for command in commands:
-        movement = command.movement
-        if isinstance(movement, Deposit | Withdrawal) and movement.reference is not None:
-            operations.append((movement.wallet_id, movement.reference))
-        elif isinstance(movement, PlaceHold) and movement.reference is not None:
-            holds.append((movement.wallet_id, movement.reference))
-        elif isinstance(movement, TransferFunds) and movement.reference is not None:
-            transfers.append(movement.reference)
+        key = rules.reference_key(command.movement)
+        if key is None:
+            continue
+        kind, wallet_id, reference = key
+        if kind == "transfer":
+            transfers.append(reference)
+        else:
+            assert wallet_id is not None
+            (operations if kind == "operation" else holds).append((wallet_id, reference))
     return operations, holds, transfers
 
 

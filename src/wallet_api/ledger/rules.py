@@ -62,6 +62,8 @@ def credits(operation_type: OperationType, reversed_type: OperationType | None =
 # What a write may carry to find it again: a reference (unique per wallet for deposits,
 # withdrawals and holds, unique among transfers) and metadata, as (key, value) pairs.
 Metadata = tuple[tuple[str, str], ...]
+# Where a reference is unique: ("operation" or "hold", the wallet, it) or ("transfer", None, it).
+ReferenceKey = tuple[str, uuid.UUID | None, str]
 
 
 class HoldStatus(enum.StrEnum):
@@ -268,7 +270,7 @@ class Books:
     margins: list[Margin] | None = None
     # (kind, wallet or None, reference) -> the id of the object that holds it: kind "operation"
     # and "hold" per wallet, "transfer" among all transfers.
-    references: Mapping[tuple[str, uuid.UUID | None, str], object] = field(default_factory=dict)
+    references: Mapping[ReferenceKey, object] = field(default_factory=dict)
     operations: Mapping[int, OperationState] = field(default_factory=dict)
     transfers: Mapping[uuid.UUID, TransferState] = field(default_factory=dict)
 
@@ -306,7 +308,7 @@ def deposit(movement: Deposit, books: Books) -> Decision:
     amount = scaled(movement.amount, wallet.currency)
     if isinstance(amount, InvalidAmount):
         return amount
-    if taken := _reference_taken("operation", wallet.id, movement.reference, books):
+    if taken := _reference_taken(movement, books):
         return taken
     if _above_limit(wallet, amount, books):
         return BalanceLimitExceeded(wallet.id)
@@ -328,7 +330,7 @@ def withdraw(movement: Withdrawal, books: Books) -> Decision:
     amount = scaled(movement.amount, wallet.currency)
     if isinstance(amount, InvalidAmount):
         return amount
-    if taken := _reference_taken("operation", wallet.id, movement.reference, books):
+    if taken := _reference_taken(movement, books):
         return taken
     if _short_of(wallet, amount, books):
         return InsufficientFunds(wallet.id)
@@ -357,7 +359,7 @@ def transfer(movement: TransferFunds, books: Books, transfer_id: uuid.UUID) -> D
     amount = scaled(movement.amount, source.currency)
     if isinstance(amount, InvalidAmount):
         return amount
-    if taken := _reference_taken("transfer", None, movement.reference, books):
+    if taken := _reference_taken(movement, books):
         return taken
     if _short_of(source, amount, books):
         return InsufficientFunds(source.id)
@@ -391,7 +393,7 @@ def place_hold(movement: PlaceHold, books: Books, hold_id: uuid.UUID) -> Decisio
     amount = scaled(movement.amount, wallet.currency)
     if isinstance(amount, InvalidAmount):
         return amount
-    if taken := _reference_taken("hold", wallet.id, movement.reference, books):
+    if taken := _reference_taken(movement, books):
         return taken
     if _short_of(wallet, amount, books):
         return InsufficientFunds(wallet.id)
@@ -520,13 +522,25 @@ def _to_reverse(asked: Decimal | None, left: int, wallet: WalletState) -> int | 
     return amount
 
 
-def _reference_taken(
-    kind: str, wallet_id: uuid.UUID | None, reference: str | None, books: Books
-) -> ReferenceExists | None:
-    if reference is None:
+def reference_key(movement: Movement) -> ReferenceKey | None:
+    """Where the reference a movement asks for must be unique, as Books.references keys it:
+    per wallet for deposits, withdrawals and holds, among all transfers; None without one."""
+    if isinstance(movement, Deposit | Withdrawal) and movement.reference is not None:
+        return ("operation", movement.wallet_id, movement.reference)
+    if isinstance(movement, PlaceHold) and movement.reference is not None:
+        return ("hold", movement.wallet_id, movement.reference)
+    if isinstance(movement, TransferFunds) and movement.reference is not None:
+        return ("transfer", None, movement.reference)
+    return None
+
+
+def _reference_taken(movement: Movement, books: Books) -> ReferenceExists | None:
+    key = reference_key(movement)
+    existing = None if key is None else books.references.get(key)
+    if key is None or existing is None:
         return None
-    existing = books.references.get((kind, wallet_id, reference))
-    return None if existing is None else ReferenceExists(kind, reference, existing)
+    kind, _, reference = key
+    return ReferenceExists(kind, reference, existing)
 
 
 def scaled(amount: Decimal, currency: str) -> int | InvalidAmount:
