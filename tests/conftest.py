@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.support import (
+    RUNNING_SERVICE_LOGS,
     create_key,
     plain_dsn,
     running_service,
@@ -20,6 +21,18 @@ from tests.support import (
 )
 from wallet_api.storage import migrations
 from wallet_api.storage.embedded import embedded_database
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
+    """A failing test's report ends with the last lines of every running service's log: on CI
+    that log is gone with the checkout, and a dropped connection is explained only there."""
+    report: pytest.TestReport = yield
+    if report.failed:
+        for log in RUNNING_SERVICE_LOGS:
+            tail = log.read_text(errors="replace")[-6000:] if log.exists() else "(no log)"
+            report.sections.append((f"service log {log.parent.name}/{log.name}", tail))
+    return report
 
 
 @pytest.fixture(scope="session")

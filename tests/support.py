@@ -72,6 +72,10 @@ def wait_until_ready(base_url: str, process: subprocess.Popen[bytes], log: Path)
     raise RuntimeError(f"the service did not become ready:\n{log.read_text()[-4000:]}")
 
 
+# The logs of the services running now: a failing test shows their ends (tests/conftest.py).
+RUNNING_SERVICE_LOGS: list[Path] = []
+
+
 @contextlib.contextmanager
 def running_service(
     env: dict[str, str],
@@ -89,10 +93,12 @@ def running_service(
         process = subprocess.Popen(
             command, env={**env, "WALLET_PORT": str(port)}, stdout=output, stderr=output, cwd=cwd
         )
+        RUNNING_SERVICE_LOGS.append(log)
         try:
             wait_until_ready(base_url, process, log)
             yield base_url, process
         finally:
+            RUNNING_SERVICE_LOGS.remove(log)
             if process.poll() is None:
                 process.terminate()
                 process.wait(timeout=60)
