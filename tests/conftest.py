@@ -59,13 +59,15 @@ def service_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
     """The service with two workers, as `wallet-api serve` runs it, on the test database."""
     # The tests run the hold sweep themselves: the service's own (every 30 s) could mark a hold
     # EXPIRED between a test's steps.
-    # Webhook receivers in the tests listen on loopback, and retry quickly.
+    # Webhook receivers in the tests listen on loopback, and retry quickly. The health summary
+    # gets a point a second.
     env = service_environment(
         DATABASE_URL=database_url,
         WALLET_WORKERS="2",
         WALLET_HOLD_SWEEP_INTERVAL_SECONDS="3600",
         WALLET_WEBHOOKS_ALLOW_PRIVATE="true",
         WALLET_WEBHOOK_BACKOFF_SECONDS="0.2",
+        WALLET_HEALTH_SAMPLE_SECONDS="1",
     )
     log = tmp_path_factory.mktemp("service") / "service.log"
     with running_service(env, log, ("--no-migrate",)) as (base_url, _):

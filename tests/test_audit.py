@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -95,3 +97,42 @@ def test_verify_reports_negative_balances_and_operations_without_a_wallet(
     assert audit.returncode == 1
     assert f"wallet {ids[0]}: negative balance -0.05 USD" in audit.stdout
     assert f"operations without a wallet: 1 for wallet id {orphan}" in audit.stdout
+
+
+async def last_recorded_run(url: str) -> asyncpg.Record:
+    connection = await asyncpg.connect(plain_dsn(url))
+    try:
+        return await connection.fetchrow("SELECT * FROM verify_runs ORDER BY id DESC LIMIT 1")
+    finally:
+        await connection.close()
+
+
+def test_verify_records_its_outcome_with_the_first_problems(admin_url: str) -> None:
+    with scratch_database(admin_url) as url:
+        migrations.upgrade(url)
+        ids = asyncio.run(write_consistent_ledger(url, 30))
+        started = datetime.now(UTC)
+        assert run_verify(url).returncode == 0
+        balanced = asyncio.run(last_recorded_run(url))
+        asyncio.run(tamper(url, "UPDATE wallets SET balance_minor = 1000"))
+        assert run_verify(url).returncode == 1
+        broken = asyncio.run(last_recorded_run(url))
+    assert (balanced["wallets"], balanced["operations"], balanced["problems"]) == (30, 60, 0)
+    assert started <= balanced["started_at"] <= balanced["finished_at"]
+    assert json.loads(balanced["first_problems"]) == []
+    assert broken["problems"] == 30
+    first = json.loads(broken["first_problems"])
+    assert len(first) == 20 and f"wallet {min(ids)}: balance 10.00 USD" in first[0]
+
+
+def test_verify_on_a_database_that_cannot_keep_its_outcome_still_gives_its_verdict(
+    admin_url: str,
+) -> None:
+    with scratch_database(admin_url) as url:
+        migrations.upgrade(url)
+        asyncio.run(write_consistent_ledger(url, 2))
+        asyncio.run(tamper(url, "DROP TABLE verify_runs"))
+        audit = run_verify(url)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert "the outcome was not recorded in the database" in audit.stdout
+    assert "0 problems found" in audit.stdout

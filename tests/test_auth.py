@@ -45,7 +45,8 @@ async def call(base_url: str, method: str, path: str, key: str | None) -> httpx.
 def needed_scope(method: str, path: str) -> str:
     if path.startswith("/api/v1/events"):
         return "events:read"
-    if path.startswith("/api/v1/webhooks") or (method == "get" and path == "/api/v1/wallets"):
+    admin_only = ("/api/v1/health/summary", "/api/v1/wallets" if method == "get" else None)
+    if path.startswith("/api/v1/webhooks") or path in admin_only:
         return "admin"
     return "wallets:read" if method in READ_METHODS else "wallets:write"
 

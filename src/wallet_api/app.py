@@ -19,6 +19,7 @@ from wallet_api.events.brokers import AmqpBroker, Broker, NatsBroker
 from wallet_api.events.feed import Feed
 from wallet_api.events.relay import Relay
 from wallet_api.events.webhooks import Deliveries, Webhooks
+from wallet_api.health_history import HealthHistory
 from wallet_api.http import (
     events,
     health,
@@ -26,6 +27,7 @@ from wallet_api.http import (
     monitoring,
     operations,
     problem_pages,
+    search,
     transfers,
     wallets,
     webhooks,
@@ -173,6 +175,9 @@ def create_app(settings: Settings) -> FastAPI:
             ),
             asyncio.create_task(_every(settings.hold_sweep_interval_seconds, ledger.holds.sweep)),
         ]
+        health_history = HealthHistory(settings.metrics_dir, settings.health_sample_seconds)
+        app.state.health_history = health_history
+        chores.append(asyncio.create_task(health_history.run()))
         if settings.events_relay:
             chores.append(asyncio.create_task(_relay(settings, database, feed).run()))
         # Everything alive now lives as long as the worker: out of the collector's sight, the
@@ -206,6 +211,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(transfers.router)
     app.include_router(holds.router)
     app.include_router(operations.router)
+    app.include_router(search.router)
     app.include_router(events.router)
     app.include_router(webhooks.router)
     app.include_router(health.router)

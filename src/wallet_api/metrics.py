@@ -170,13 +170,24 @@ def record_money(currency: str, operation_type: str, amount: Decimal) -> None:
 def scrape(multiprocess_dir: Path | None) -> tuple[bytes, str]:
     """The exposition of every metric and its content type: all workers' when they share a
     directory, else this process's own."""
+    return generate_latest(_registry(multiprocess_dir, with_processes=True)), CONTENT_TYPE_LATEST
+
+
+def families(multiprocess_dir: Path | None) -> list[Metric]:
+    """The metric families `scrape` exposes, all workers' added up, without reading every
+    worker's /proc for the process_* ones."""
+    return list(_registry(multiprocess_dir, with_processes=False).collect())
+
+
+def _registry(multiprocess_dir: Path | None, with_processes: bool) -> CollectorRegistry:
     if multiprocess_dir is None:
-        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        return REGISTRY
     _forget_dead_workers(multiprocess_dir)
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=str(multiprocess_dir))
-    registry.register(WorkerProcesses(multiprocess_dir))
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    if with_processes:
+        registry.register(WorkerProcesses(multiprocess_dir))
+    return registry
 
 
 class WorkerProcesses(Collector):

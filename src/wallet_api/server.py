@@ -26,7 +26,7 @@ from wallet_api.ledger.api_keys import (
     decide_auth,
     decide_rate_limit,
 )
-from wallet_api.ledger.audit import audit
+from wallet_api.ledger.audit import AuditReport, audit, record_run
 from wallet_api.logs import logging_config
 from wallet_api.metrics import write_audit
 from wallet_api.progress import Progress
@@ -95,6 +95,16 @@ def _serve(settings: Settings, *, migrate: bool) -> None:
             server_header=False,
             timeout_graceful_shutdown=30,
         )
+
+
+async def _record_verify_run(database: Database, report: AuditReport) -> None:
+    """The service shows the last run (GET /api/v1/health/summary); a database that cannot keep
+    it (a read-only standby, an older schema) changes nothing about the verdict."""
+    try:
+        await record_run(database, report)
+    except Exception as failure:
+        reason = (str(failure).splitlines() or [type(failure).__name__])[0]
+        print(f"wallet-api verify: the outcome was not recorded in the database: {reason}")
 
 
 def _git_revision() -> str | None:
@@ -243,6 +253,7 @@ async def _verify(settings: Settings, url: str, metrics_file: Path | None) -> bo
             on_start=start,
             on_progress=advance,
         )
+        await _record_verify_run(database, report)
     finally:
         await database.dispose()
     if progress is not None:

@@ -100,6 +100,12 @@ class Settings(BaseSettings):
     hold_sweep_interval_seconds: float = Field(
         default=30.0, gt=0, description="How often lapsed holds are marked EXPIRED in the database."
     )
+    health_sample_seconds: float = Field(
+        default=10.0,
+        ge=0.5,
+        le=60,
+        description="How often each worker reads the metrics for GET /api/v1/health/summary.",
+    )
 
     auth: AuthMode | None = Field(
         default=None,

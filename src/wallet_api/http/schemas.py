@@ -26,7 +26,7 @@ from wallet_api.ledger import amounts, records
 from wallet_api.ledger.currencies import MINOR_UNITS
 from wallet_api.ledger.history import OperationsPage
 from wallet_api.ledger.holds import DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS
-from wallet_api.ledger.reports import Page, Statement
+from wallet_api.ledger.reports import Page, ReferenceMatches, Statement
 from wallet_api.ledger.rules import HoldStatus, Metadata, OperationType
 
 AmountIn = Annotated[
@@ -235,6 +235,44 @@ class StatementResponse(BaseModel):
     lines: list[OperationResponse] = Field(description="Oldest first.")
 
 
+class SearchResponse(BaseModel):
+    reference: str
+    operations: list[OperationResponse]
+    transfers: list[TransferResponse]
+    holds: list[HoldResponse]
+
+
+class HealthPointResponse(BaseModel):
+    at: datetime = Field(description="The end of the interval the point describes.")
+    requests_per_second: float
+    error_rate: float = Field(description="The share of answers with a 5xx status, 0 to 1.")
+    p99_seconds: float | None = Field(description="None when no request ended in the interval.")
+    pool_connections_in_use: int
+    pool_connections_limit: int
+    events_backlog: int | None = Field(
+        description="Events the furthest-behind destination has yet to get; None without any."
+    )
+
+
+class VerifyRunResponse(BaseModel):
+    started_at: datetime
+    finished_at: datetime
+    wallets: int
+    operations: int
+    problems: int
+    books_balance: bool
+    first_problems: list[str] = Field(description="The first problems found, at most 20.")
+
+
+class HealthSummaryResponse(BaseModel):
+    window_seconds: int
+    interval_seconds: float
+    points: list[HealthPointResponse] = Field(description="Oldest first.")
+    last_verify: VerifyRunResponse | None = Field(
+        description="The last `wallet-api verify` on this database; None if none ran."
+    )
+
+
 wallet_body = records.wallet_document
 operation_body = records.operation_document
 transfer_body = records.transfer_document
@@ -244,6 +282,15 @@ reversal_body = records.reversal_document
 
 def operations_page_body(page: OperationsPage) -> dict[str, Any]:
     return {"items": [operation_body(op) for op in page.items], "next_cursor": page.next_cursor}
+
+
+def search_body(matches: ReferenceMatches) -> dict[str, Any]:
+    return {
+        "reference": matches.reference,
+        "operations": [operation_body(item) for item in matches.operations],
+        "transfers": [transfer_body(item) for item in matches.transfers],
+        "holds": [hold_body(item) for item in matches.holds],
+    }
 
 
 MAX_LIST_PAGE = 500

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from wallet_api.ledger import amounts
 from wallet_api.ledger.currencies import minor_units
@@ -13,10 +14,14 @@ from wallet_api.storage.database import Database
 
 BATCH_SIZE = 1000
 MAX_ORPHANS_REPORTED = 100
+# The problems a recorded run keeps: enough to start on, however broken the books are.
+PROBLEMS_RECORDED = 20
 
 
 @dataclass
 class AuditReport:
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    finished_at: datetime | None = None
     wallets: int = 0
     operations: int = 0
     problems: list[str] = field(default_factory=list)
@@ -57,7 +62,31 @@ async def audit(
                 on_progress(report.wallets)
         for wallet_id, count in await store.orphan_operations(connection, MAX_ORPHANS_REPORTED):
             found(f"operations without a wallet: {count} for wallet id {wallet_id}")
+    report.finished_at = datetime.now(UTC)
     return report
+
+
+async def record_run(database: Database, report: AuditReport) -> None:
+    """Keep the outcome of a finished audit, for the service to show (the last one)."""
+    assert report.finished_at is not None, "only a finished audit is recorded"
+    run = store.VerifyRunRow(
+        report.started_at,
+        report.finished_at,
+        report.wallets,
+        report.operations,
+        len(report.problems),
+        report.problems[:PROBLEMS_RECORDED],
+    )
+    async with database.connect() as connection:
+        await store.record_run(connection, run)
+
+
+VerifyRun = store.VerifyRunRow
+
+
+async def last_run(database: Database) -> VerifyRun | None:
+    async with database.connect() as connection:
+        return await store.last_run(connection)
 
 
 def _wallet_problems(wallet: store.WalletTotals) -> list[str]:

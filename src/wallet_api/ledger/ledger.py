@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from wallet_api.ledger import audit
 from wallet_api.ledger.engine import Engine
 from wallet_api.ledger.history import History
 from wallet_api.ledger.holds import Holds
@@ -50,6 +51,10 @@ class Ledger:
                 continue
             return revision == migrations.head_revision()
         return False
+
+    async def last_verify(self) -> audit.VerifyRun | None:
+        """The outcome of the last `wallet-api verify` on this database, if one ran."""
+        return await audit.last_run(self._db)
 
     async def purge_expired_idempotency_keys(self) -> int:
         async with self._db.connect() as connection:

@@ -1,5 +1,5 @@
-"""What a wallet looked like and what it did: the balance as of an instant, statements, and the
-lists of transfers, holds and wallets, a keyset page at a time."""
+"""What a wallet looked like and what it did: the balance as of an instant, statements, the
+lists of transfers, holds and wallets, a keyset page at a time, and what carries a reference."""
 
 from __future__ import annotations
 
@@ -45,6 +45,16 @@ class Statement:
     total_in: Decimal
     total_out: Decimal
     lines: AsyncIterator[Operation]  # oldest first, read as they are sent
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceMatches:
+    """Everything that carries one reference, in any wallet, newest first."""
+
+    reference: str
+    operations: list[Operation]
+    transfers: list[Transfer]
+    holds: list[Hold]
 
 
 def _time_and_id(prefix: str, cursor: str | None) -> tuple[datetime, uuid.UUID]:
@@ -140,6 +150,19 @@ class Reports:
             rows = await store.holds(connection, wallet_id, before, status, limit + 1)
         items = [hold_from_row(row) for row in rows[:limit]]
         return Page(items, _next("ho1:", items, len(rows) > limit))
+
+    async def with_reference(self, reference: str, limit: int) -> ReferenceMatches:
+        """At most `limit` operations, transfers and holds each that carry `reference`."""
+        async with self._db.hot() as connection:
+            operations = await store.operations_with_reference(connection, reference, limit)
+            transfers = await store.transfers_with_reference(connection, reference, limit)
+            holds = await store.holds_with_reference(connection, reference, limit)
+        return ReferenceMatches(
+            reference,
+            [operation_from_row(row, currency) for row, currency in operations],
+            [transfer_from_row(row) for row in transfers],
+            [hold_from_row(row) for row in holds],
+        )
 
     async def wallets(self, limit: int, cursor: str | None) -> Page[Wallet]:
         after = uuid.UUID(int=0)

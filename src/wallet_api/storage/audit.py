@@ -1,9 +1,12 @@
-"""The audit's reads: wallets in id order with the sum of their operations, batch by batch."""
+"""The audit's reads: wallets in id order with the sum of their operations, batch by batch;
+and the record of each audit's outcome (verify_runs)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -95,3 +98,52 @@ async def orphan_operations(connection: AsyncConnection, limit: int) -> list[tup
 async def wallet_count(connection: AsyncConnection) -> int:
     """How many wallets there are now: the total a progress bar counts towards."""
     return int((await connection.execute(text("SELECT count(*) FROM wallets"))).scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyRunRow:
+    started_at: datetime
+    finished_at: datetime
+    wallets: int
+    operations: int
+    problems: int
+    first_problems: list[str]
+
+
+_RECORD_RUN = text(
+    """
+    INSERT INTO verify_runs (started_at, finished_at, wallets, operations, problems,
+                             first_problems)
+    VALUES (:started_at, :finished_at, :wallets, :operations, :problems,
+            CAST(:first_problems AS jsonb))
+    """
+)
+
+_LAST_RUN = text(
+    """
+    SELECT started_at, finished_at, wallets, operations, problems, first_problems::text
+    FROM verify_runs ORDER BY id DESC LIMIT 1
+    """
+)
+
+
+async def record_run(connection: AsyncConnection, run: VerifyRunRow) -> None:
+    params = {
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "wallets": run.wallets,
+        "operations": run.operations,
+        "problems": run.problems,
+        "first_problems": json.dumps(run.first_problems),
+    }
+    await connection.execute(_RECORD_RUN, params)
+
+
+async def last_run(connection: AsyncConnection) -> VerifyRunRow | None:
+    row = (await connection.execute(_LAST_RUN)).first()
+    if row is None:
+        return None
+    started_at, finished_at, wallets, operations, problems, first_problems = row
+    return VerifyRunRow(
+        started_at, finished_at, wallets, operations, problems, json.loads(first_problems)
+    )

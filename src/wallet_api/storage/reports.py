@@ -1,5 +1,6 @@
-"""The reads behind statements, balances as of an instant, and the lists of transfers, holds
-and wallets: each one index range, whatever the length of the history."""
+"""The reads behind statements, balances as of an instant, the lists of transfers, holds and
+wallets, and the lookup of a reference: each one index range, whatever the length of the
+history."""
 
 from __future__ import annotations
 
@@ -79,6 +80,35 @@ _HOLDS = """
     LIMIT $5
     """
 
+# A reference in every wallet, newest first: migration 0010's indexes, and transfers' unique one.
+_OPERATIONS_WITH_REFERENCE = """
+    SELECT o.id, o.wallet_id, o.operation_type, o.amount_minor, o.created_at, o.transfer_id,
+           o.hold_id, o.balance_after, o.reverses_id, o.reference, o.metadata::text, w.currency
+    FROM operations o JOIN wallets w ON w.id = o.wallet_id
+    WHERE o.reference = $1
+    ORDER BY o.created_at DESC, o.id DESC
+    LIMIT $2
+    """
+
+_TRANSFERS_WITH_REFERENCE = """
+    SELECT t.id, t.from_wallet_id, t.to_wallet_id, w.currency, t.amount_minor, t.created_at,
+           t.reference, t.metadata::text
+    FROM transfers t JOIN wallets w ON w.id = t.from_wallet_id
+    WHERE t.reference = $1
+    ORDER BY t.created_at DESC, t.id DESC
+    LIMIT $2
+    """
+
+_HOLDS_WITH_REFERENCE = """
+    SELECT h.id, h.wallet_id, w.currency, h.amount_minor, h.status, h.captured_minor,
+           h.expires_at, h.created_at, h.status = 'ACTIVE' AND h.expires_at <= now() AS lapsed,
+           h.reference, h.metadata::text
+    FROM holds h JOIN wallets w ON w.id = h.wallet_id
+    WHERE h.reference = $1
+    ORDER BY h.created_at DESC, h.id DESC
+    LIMIT $2
+    """
+
 _WALLETS = """
     SELECT id, currency, balance_minor, held_minor, 0, created_at, updated_at
     FROM wallets WHERE id > $1 ORDER BY id LIMIT $2
@@ -145,3 +175,25 @@ async def holds(
 
 async def wallets(connection: asyncpg.Connection, after: uuid.UUID, limit: int) -> list[WalletRow]:
     return [WalletRow(*row) for row in await connection.fetch(_WALLETS, after, limit)]
+
+
+async def operations_with_reference(
+    connection: asyncpg.Connection, reference: str, limit: int
+) -> list[tuple[OperationRow, str]]:
+    """The operations carrying `reference`, in any wallet, each with its wallet's currency."""
+    rows = await connection.fetch(_OPERATIONS_WITH_REFERENCE, reference, limit)
+    return [(OperationRow(*row[:-1]), row[-1]) for row in rows]
+
+
+async def transfers_with_reference(
+    connection: asyncpg.Connection, reference: str, limit: int
+) -> list[TransferRow]:
+    rows = await connection.fetch(_TRANSFERS_WITH_REFERENCE, reference, limit)
+    return [TransferRow(*row) for row in rows]
+
+
+async def holds_with_reference(
+    connection: asyncpg.Connection, reference: str, limit: int
+) -> list[HoldRow]:
+    rows = await connection.fetch(_HOLDS_WITH_REFERENCE, reference, limit)
+    return [HoldRow(*row) for row in rows]
