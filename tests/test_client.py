@@ -697,6 +697,33 @@ def test_reference_and_metadata_come_back_and_a_used_reference_raises(
     assert made.balance_after == Decimal("1.00")
 
 
+def test_search_finds_a_reference_in_every_wallet(wallets: WalletClient) -> None:
+    reference = f"order-{uuid.uuid4()}"
+    payer = wallets.create_wallet()
+    wallets.deposit(payer.id, "10.00", reference=reference)
+    payee = wallets.create_wallet()
+    moved = wallets.transfer(payer.id, payee.id, "4.00", reference=reference)
+
+    found = wallets.search(reference)
+
+    assert found.transfers == (moved,)
+    assert {(op.wallet_id, op.amount) for op in found.operations} == {
+        (payer.id, Decimal("10.00")),
+        (payer.id, Decimal("4.00")),
+        (payee.id, Decimal("4.00")),
+    }
+    assert found.holds == () and len(wallets.search(reference, limit=1).operations) == 1
+
+
+async def test_async_search(service_url: str) -> None:
+    reference = f"async-{uuid.uuid4()}"
+    async with AsyncWalletClient(service_url, retry_deadline=RETRY_DEADLINE) as client:
+        wallet = await client.create_wallet()
+        made = await client.deposit(wallet.id, "3.00", reference=reference)
+        found = await client.search(reference)
+    assert found.operations == (made,) and found.reference == reference
+
+
 def test_balance_as_of_an_earlier_instant(wallets: WalletClient, openapi: dict[str, Any]) -> None:
     get = openapi["paths"]["/api/v1/wallets/{wallet_id}"]["get"]
     if "as_of" not in json.dumps(get.get("parameters", [])):

@@ -21,6 +21,7 @@ from wallet_api.client.models import (
     Hold,
     Operation,
     Page,
+    ReferenceMatches,
     Statement,
     Transfer,
     Wallet,
@@ -179,6 +180,11 @@ class AsyncWalletClient:
             from_wallet_id, to_wallet_id, amount, reference, metadata, idempotency_key
         )
         return await self._run(call)
+
+    async def search(self, reference: str, *, limit: int | None = None) -> ReferenceMatches:
+        """The operations, transfers and holds that carry `reference`, in every wallet, newest
+        first; at most `limit` (1 to 100, the server's default 20) of each."""
+        return await self._run(calls.search(reference, limit))
 
     async def get_transfer(self, transfer_id: uuid.UUID) -> Transfer:
         return await self._run(calls.get_transfer(transfer_id))

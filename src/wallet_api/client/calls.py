@@ -23,6 +23,7 @@ from wallet_api.client.models import (
     Hold,
     Operation,
     Page,
+    ReferenceMatches,
     Statement,
     Transfer,
     Wallet,
@@ -131,6 +132,10 @@ def _entries(response: httpx.Response) -> tuple[Operation, ...]:
 
 def _statement(response: httpx.Response) -> Statement:
     return Statement.from_json(decode(response))
+
+
+def _reference_matches(response: httpx.Response) -> ReferenceMatches:
+    return ReferenceMatches.from_json(decode(response))
 
 
 def _text(response: httpx.Response) -> str:
@@ -280,6 +285,11 @@ def capture(hold_id: uuid.UUID, amount: Amount | None, key: str | None) -> Call[
 
 def void(hold_id: uuid.UUID, key: str | None) -> Call[Hold]:
     return Call("POST", f"/holds/{hold_id}/void", _hold, idempotency_key=key)
+
+
+def search(reference: str, limit: int | None) -> Call[ReferenceMatches]:
+    params = _query(reference=reference, limit=limit)
+    return Call("GET", "/search", _reference_matches, params=params)
 
 
 def get_hold(hold_id: uuid.UUID) -> Call[Hold]:

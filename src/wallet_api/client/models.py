@@ -171,6 +171,25 @@ class Statement:
 
 
 @dataclass(frozen=True)
+class ReferenceMatches:
+    """What carries one reference, in every wallet, newest first."""
+
+    reference: str
+    operations: tuple[Operation, ...]
+    transfers: tuple[Transfer, ...]
+    holds: tuple[Hold, ...]
+
+    @classmethod
+    def from_json(cls, data: Json) -> ReferenceMatches:
+        return cls(
+            reference=data["reference"],
+            operations=tuple(Operation.from_json(item) for item in data["operations"]),
+            transfers=tuple(Transfer.from_json(item) for item in data["transfers"]),
+            holds=tuple(Hold.from_json(item) for item in data["holds"]),
+        )
+
+
+@dataclass(frozen=True)
 class Event:
     """A committed change. `data` is what the matching GET answers, amounts as exact strings."""
 
