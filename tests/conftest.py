@@ -68,6 +68,10 @@ def service_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
         WALLET_WEBHOOKS_ALLOW_PRIVATE="true",
         WALLET_WEBHOOK_BACKOFF_SECONDS="0.2",
         WALLET_HEALTH_SAMPLE_SECONDS="1",
+        # The workers' lifecycle (a worker that died or was restarted) is logged at info; a
+        # line per request is not wanted.
+        WALLET_LOG_LEVEL="info",
+        WALLET_ACCESS_LOG="false",
     )
     log = tmp_path_factory.mktemp("service") / "service.log"
     with running_service(env, log, ("--no-migrate",)) as (base_url, _):
