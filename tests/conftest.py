@@ -80,7 +80,10 @@ def service_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture
 async def client(service_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
+    # Idle connections are dropped before the service's keep-alive (5 s) can close one under a
+    # request being sent: httpx's default is 5 s too, the likely cause of a request of a batch
+    # lost to a closed connection on a loaded CI machine.
+    limits = httpx.Limits(max_connections=400, max_keepalive_connections=400, keepalive_expiry=2.0)
     async with httpx.AsyncClient(base_url=service_url, timeout=60, limits=limits) as http:
         yield http
 

@@ -56,7 +56,9 @@ class AsyncWalletClient:
         self._timeout = timeout
         self._retry_deadline = retry_deadline
         self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(transport=transport, timeout=timeout)
+        self._http = http_client or httpx.AsyncClient(
+            transport=transport, timeout=timeout, limits=calls.CONNECTION_LIMITS
+        )
 
     async def aclose(self) -> None:
         if self._owns_http:

@@ -38,6 +38,11 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # Asks the service for every amount of the answer as a JSON string, so no JSON parser on the
 # way can round it.
 AMOUNT_FORMAT_HEADERS = {"Wallet-Amount-Format": "string"}
+# httpx keeps an idle connection 5 s, as long as the server does (uvicorn's keep-alive): a
+# request sent on one just as the server closes it fails. The client lets go first.
+CONNECTION_LIMITS = httpx.Limits(
+    max_connections=100, max_keepalive_connections=20, keepalive_expiry=2.0
+)
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,9 @@ class WalletClient:
         self._timeout = timeout
         self._retry_deadline = retry_deadline
         self._owns_http = http_client is None
-        self._http = http_client or httpx.Client(transport=transport, timeout=timeout)
+        self._http = http_client or httpx.Client(
+            transport=transport, timeout=timeout, limits=calls.CONNECTION_LIMITS
+        )
 
     def close(self) -> None:
         if self._owns_http:
