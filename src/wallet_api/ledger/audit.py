@@ -17,6 +17,8 @@ MAX_ORPHANS_REPORTED = 100
 # The problems a recorded run keeps: enough to start on, however broken the books are.
 PROBLEMS_RECORDED = 20
 
+VerifyRun = store.VerifyRunRow
+
 
 @dataclass
 class AuditReport:
@@ -79,9 +81,6 @@ async def record_run(database: Database, report: AuditReport) -> None:
     )
     async with database.connect() as connection:
         await store.record_run(connection, run)
-
-
-VerifyRun = store.VerifyRunRow
 
 
 async def last_run(database: Database) -> VerifyRun | None:

@@ -3,6 +3,7 @@ and the record of each audit's outcome (verify_runs)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from dataclasses import dataclass
@@ -128,14 +129,7 @@ _LAST_RUN = text(
 
 
 async def record_run(connection: AsyncConnection, run: VerifyRunRow) -> None:
-    params = {
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-        "wallets": run.wallets,
-        "operations": run.operations,
-        "problems": run.problems,
-        "first_problems": json.dumps(run.first_problems),
-    }
+    params = {**dataclasses.asdict(run), "first_problems": json.dumps(run.first_problems)}
     await connection.execute(_RECORD_RUN, params)
 
 
