@@ -51,8 +51,17 @@ def console_key(secured_database_url: str) -> str:
 
 
 @pytest.fixture(scope="module")
+def admin_key(secured_database_url: str) -> str:
+    return asyncio.run(create_key(secured_database_url, "admin"))
+
+
+@pytest.fixture(scope="module")
 def browser(
-    console_key: str, full_key: str, service_url: str, secured_service: tuple[str, Path]
+    console_key: str,
+    full_key: str,
+    admin_key: str,
+    service_url: str,
+    secured_service: tuple[str, Path],
 ) -> Iterator[BrowserContext]:
     """One headless chromium, on a fresh profile, for the module: starting it is the slow part.
     Playwright's sync API runs an event loop of its own: the fixtures that call asyncio.run
@@ -90,13 +99,45 @@ def api(secured_service: tuple[str, Path], full_key: str) -> Iterator[httpx.Clie
         yield http
 
 
-def deposit(api: httpx.Client, wallet_id: uuid.UUID, amount: str) -> dict[str, str]:
+def deposit(
+    api: httpx.Client, wallet_id: uuid.UUID, amount: str, reference: str | None = None
+) -> dict[str, str]:
     response = api.post(
         f"/api/v1/wallets/{wallet_id}/operation",
-        json={"operation_type": "DEPOSIT", "amount": amount},
+        json={"operation_type": "DEPOSIT", "amount": amount, "reference": reference},
     )
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def transfer(
+    api: httpx.Client,
+    source: uuid.UUID,
+    target: uuid.UUID,
+    amount: str,
+    reference: str | None = None,
+) -> dict[str, str]:
+    moved = api.post(
+        "/api/v1/transfers",
+        json={
+            "from_wallet_id": str(source),
+            "to_wallet_id": str(target),
+            "amount": amount,
+            "reference": reference,
+        },
+    )
+    assert moved.status_code == 201, moved.text
+    return moved.json()
+
+
+def history_overflow(page: Page) -> int:
+    """How far the history table sticks out of its box sideways, in pixels."""
+    return int(
+        page.evaluate(
+            """(() => { const box = document.querySelector("#history").parentElement;
+                        return box.scrollWidth - box.clientWidth; })()"""
+        )
+    )
 
 
 def use_key(page: Page, key: str) -> None:
@@ -130,6 +171,7 @@ def test_console_shows_a_wallet_and_a_new_deposit_within_two_seconds(
     expect(page.locator("#history tbody tr")).to_have_count(2)
     expect(page.locator("#live-state")).to_have_text("Connected.")
 
+    assert history_overflow(page) <= 0, "the history fits at 1280 px without scrolling"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=ARTIFACTS / "console-1280.png", full_page=True)
 
@@ -281,11 +323,7 @@ def test_history_pages_filters_by_type_and_links_a_transfer_to_the_other_wallet(
     for _ in range(27):
         deposit(api, wallet_id, "1.00")
     deposit(api, other_id, "1.00")
-    moved = api.post(
-        "/api/v1/transfers",
-        json={"from_wallet_id": str(wallet_id), "to_wallet_id": str(other_id), "amount": "2.50"},
-    )
-    assert moved.status_code == 201, moved.text
+    transfer(api, wallet_id, other_id, "2.50")
     page.goto(f"{secured_service[0]}/console")
     use_key(page, console_key)
     look_up(page, wallet_id)
@@ -323,3 +361,32 @@ def test_history_pages_filters_by_type_and_links_a_transfer_to_the_other_wallet(
     expect(page.locator("#balance")).to_have_text("3.50 USD")
     expect(page.locator("#history-type")).to_have_value("")
     expect(rows).to_have_count(2)
+
+
+def test_history_fits_1280_px_with_long_cells_and_scrolls_in_its_box_at_390(
+    page: Page, api: httpx.Client, secured_service: tuple[str, Path], admin_key: str
+) -> None:
+    wallet_id, other_id = uuid.uuid4(), uuid.uuid4()
+    deposit(api, wallet_id, "123456789012.34", reference=f"invoice-{uuid.uuid4().hex}-{'x' * 40}")
+    deposit(api, other_id, "1.00")
+    transfer(api, wallet_id, other_id, "1000000.00", reference=f"payout-{uuid.uuid4()}")
+    hold = api.post(f"/api/v1/wallets/{wallet_id}/holds", json={"amount": "250000.00"})
+    assert hold.status_code == 201, hold.text
+    captured = api.post(f"/api/v1/holds/{hold.json()['id']}/capture", json={})
+    assert captured.status_code == 200, captured.text
+    landed = deposit(api, wallet_id, "10.00")
+    reversed_ = api.post(f"/api/v1/operations/{landed['id']}/reverse", json={})
+    assert reversed_.status_code == 201, reversed_.text
+    page.goto(f"{secured_service[0]}/console")
+    use_key(page, admin_key)
+    look_up(page, wallet_id)
+    expect(page.locator("#history tbody tr")).to_have_count(5)
+    page.get_by_label("Allow reversals").check()
+    expect(page.locator("#history th.reversal")).to_be_visible()
+    page.screenshot(path=ARTIFACTS / "console-history-1280.png", full_page=True)
+    assert history_overflow(page) <= 0, "every column fits at 1280 px"
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert history_overflow(page) > 0, "at 390 px the table scrolls in its box, cells uncrushed"
+    page.screenshot(path=ARTIFACTS / "console-history-390.png", full_page=True)

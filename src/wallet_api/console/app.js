@@ -29,6 +29,27 @@ function showNotice(text) {
   $("notice").hidden = !text;
 }
 
+// "When (UTC)": the API's UTC time without its offset, with a space where a narrow column may
+// wrap it; any other offset is left as the API wrote it.
+function whenCell(at) {
+  const td = document.createElement("td");
+  const time = document.createElement("time");
+  time.dateTime = at;
+  time.textContent = at.replace(/^(\S+)T(\S+?)(?:\+00:00|Z)$/, "$1 $2");
+  td.append(time);
+  return td;
+}
+
+// A type such as HOLD_CAPTURE may break after its underscore when the column is narrow.
+function typeCell(type) {
+  const td = document.createElement("td");
+  type.split("_").forEach((part, i) => {
+    if (i) td.append("_", document.createElement("wbr"));
+    td.append(part);
+  });
+  return td;
+}
+
 function walletLink(id) {
   const link = document.createElement("a");
   link.href = `#wallet=${id}`;
@@ -197,15 +218,17 @@ async function loadHistory() {
       const row = document.createElement("tr");
       const amount = cell(money(op.amount, view.currency));
       const after = cell(money(op.balance_after, view.currency));
+      const reference = cell(op.reference);
       amount.className = "amount";
       after.className = "amount";
+      reference.className = "text";
       row.append(
         cell(op.id),
-        cell(op.created_at),
-        cell(op.operation_type),
+        whenCell(op.created_at),
+        typeCell(op.operation_type),
         amount,
         after,
-        cell(op.reference),
+        reference,
         relatedCell(op),
         actionCell(op),
       );
