@@ -363,6 +363,50 @@ def test_history_pages_filters_by_type_and_links_a_transfer_to_the_other_wallet(
     expect(rows).to_have_count(2)
 
 
+def test_keyboard_zooms_and_pans_the_balance_chart_and_resets_it(
+    page: Page, api: httpx.Client, secured_service: tuple[str, Path], console_key: str
+) -> None:
+    wallet_id = uuid.uuid4()
+    for units in range(1, 17):
+        deposit(api, wallet_id, f"{units}.00")
+        time.sleep(0.05)  # points spread evenly enough for a quarter-range pan to reach one
+    page.goto(f"{secured_service[0]}/console")
+    use_key(page, console_key)
+    look_up(page, wallet_id)
+    points = page.locator("#chart circle")
+    expect(points).to_have_count(16)
+    expect(page.locator("#live-state")).to_have_text("Connected.")
+    expect(page.locator("#chart-keys")).to_contain_text("to zoom around its centre")
+
+    page.focus("#chart")
+    page.keyboard.press("+")
+    expect(page.locator("#chart-reset")).to_be_visible()
+    zoomed = points.count()
+    assert 2 <= zoomed < 16, "+ zooms in around the centre"
+    first = page.locator("#chart circle").first.get_attribute("data-at")
+    last = page.locator("#chart circle.last").get_attribute("data-amount")
+    assert last != "136.00", "the newest point is outside the zoomed range"
+    page.keyboard.press("ArrowLeft")
+    expect(page.locator("#chart circle").first).not_to_have_attribute("data-at", first or "")
+    panned = page.locator("#chart circle").first.get_attribute("data-at")
+    assert panned is not None and first is not None and panned < first, "← pans to earlier times"
+    expect(page.locator("#chart-shown")).to_contain_text("of 16 points")
+
+    page.keyboard.press("0")
+    expect(points).to_have_count(16)
+    expect(page.locator("#chart-reset")).to_be_hidden()
+    page.keyboard.press("+")
+    page.keyboard.press("+")
+    expect(points).not_to_have_count(16)
+    page.keyboard.press("-")
+    page.keyboard.press("-")
+    expect(points).to_have_count(16)
+    page.keyboard.press("+")
+    page.keyboard.press("Escape")
+    expect(points).to_have_count(16)
+    expect(page.locator("#chart circle.last")).to_have_attribute("data-amount", "136.00")
+
+
 def test_history_fits_1280_px_with_long_cells_and_scrolls_in_its_box_at_390(
     page: Page, api: httpx.Client, secured_service: tuple[str, Path], admin_key: str
 ) -> None:

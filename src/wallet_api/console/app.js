@@ -5,6 +5,7 @@ import { drawLineChart } from "./chart.js";
 import { HealthPanel } from "./health.js";
 import { EventStream } from "./live.js";
 import { isReversible, openReversal } from "./reversals.js";
+import { KEYS_HELP, rangeAfterKey } from "./zoom.js";
 
 const CHART_PAGES = 2;
 const PAGE_SIZE = 25;
@@ -261,27 +262,49 @@ async function loadChart() {
     .reverse()
     .map((op) => ({ at: new Date(op.created_at), value: op.balance_after }));
   $("chart-note").textContent = cursor
-    ? `The latest ${items.length} operations; drag across the chart to zoom in.`
-    : `All ${items.length} operations; drag across the chart to zoom in.`;
+    ? `The latest ${items.length} operations.`
+    : `All ${items.length} operations.`;
   drawChart();
 }
 
-function drawChart() {
+// The points the range menu selects, before any zoom.
+function rangePoints() {
   const range = $("chart-range").value;
-  let [since, until] = [-Infinity, Infinity];
-  if (view.zoom) [since, until] = view.zoom.map((at) => at.getTime());
-  else if (range !== "all") since = Date.now() - Number(range) * 1000;
-  const points = view.chartPoints.filter((p) => p.at.getTime() >= since && p.at.getTime() <= until);
+  if (range === "all") return view.chartPoints;
+  const since = Date.now() - Number(range) * 1000;
+  return view.chartPoints.filter((p) => p.at.getTime() >= since);
+}
+
+function drawChart() {
+  const all = rangePoints();
+  const [since, until] = view.zoom ?? [-Infinity, Infinity];
+  const points = all.filter((p) => p.at.getTime() >= since && p.at.getTime() <= until);
   $("chart-reset").hidden = !view.zoom;
+  $("chart-shown").textContent = points.length
+    ? `Showing ${points.length} of ${all.length} points, ${points[0].at.toISOString()} to ${points[points.length - 1].at.toISOString()}.`
+    : "";
   drawLineChart($("chart"), points, {
     label: `Balance of wallet ${view.walletId} over time`,
     currency: view.currency,
     onZoom: (from, to) => {
-      view.zoom = [from, to];
+      view.zoom = [from.getTime(), to.getTime()];
       drawChart();
     },
   });
 }
+
+$("chart-keys").textContent = KEYS_HELP;
+
+$("chart").addEventListener("keydown", (event) => {
+  const all = rangePoints();
+  if (all.length < 2 || event.altKey || event.ctrlKey || event.metaKey) return;
+  const full = [all[0].at.getTime(), all[all.length - 1].at.getTime()];
+  const zoom = rangeAfterKey(event.key, view.zoom ?? full, full);
+  if (zoom === undefined) return;
+  event.preventDefault();
+  view.zoom = zoom;
+  drawChart();
+});
 
 $("chart-range").addEventListener("change", () => {
   view.zoom = null;
