@@ -110,9 +110,13 @@ def secured_database_url(admin_url: str) -> Iterator[str]:
 def secured_service(
     secured_database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, Path]]:
-    """The service with WALLET_AUTH=required, and the path of its log."""
+    """The service with WALLET_AUTH=required, and the path of its log. The console's health
+    panel reads its summary, which gets a point a second."""
     env = service_environment(
-        DATABASE_URL=secured_database_url, WALLET_WORKERS="1", WALLET_AUTH="required"
+        DATABASE_URL=secured_database_url,
+        WALLET_WORKERS="1",
+        WALLET_AUTH="required",
+        WALLET_HEALTH_SAMPLE_SECONDS="1",
     )
     log = tmp_path_factory.mktemp("secured") / "service.log"
     with running_service(env, log, ("--no-migrate",)) as (base_url, _):

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
-from tests.support import create_key
+from tests.support import create_key, run_verify
 
 pytestmark = pytest.mark.console
 
@@ -361,6 +361,45 @@ def test_history_pages_filters_by_type_and_links_a_transfer_to_the_other_wallet(
     expect(page.locator("#balance")).to_have_text("3.50 USD")
     expect(page.locator("#history-type")).to_have_value("")
     expect(rows).to_have_count(2)
+
+
+def verify_counts(database_url: str) -> re.Match[str]:
+    """`wallet-api verify` on the database, and the wallets and operations it says it checked."""
+    audit = run_verify(database_url)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    counts = re.search(r"(\d+) wallets and (\d+) operations checked", audit.stdout)
+    assert counts, audit.stdout
+    return counts
+
+
+def test_health_panel_shows_the_service_summary_and_the_last_verify_to_an_admin(
+    page: Page,
+    api: httpx.Client,
+    secured_service: tuple[str, Path],
+    secured_database_url: str,
+    admin_key: str,
+    console_key: str,
+) -> None:
+    deposit(api, uuid.uuid4(), "3.00")
+    counts = verify_counts(secured_database_url)
+    page.goto(f"{secured_service[0]}/console")
+    use_key(page, admin_key)
+    expect(page.locator("#health-source")).to_contain_text("The service's own summary")
+    health = page.locator("#health")
+    expect(health).to_contain_text(re.compile(r"Requests/s\s*\d+\.\d"), timeout=15_000)
+    expect(health).to_contain_text(re.compile(r"p99\s*(\d+\.\d ms|no requests)"))
+    expect(health).to_contain_text(re.compile(r"DB connections in use\s*\d+ of \d+"))
+    expect(page.locator("#health svg.spark")).to_have_count(5)
+    expect(page.locator("#verify-result")).to_contain_text(
+        f"{counts[1]} wallets and {counts[2]} operations checked; the books balance."
+    )
+
+    use_key(page, console_key)
+    expect(page.locator("#health-source")).to_contain_text("lacks the admin scope (403)")
+    expect(page.locator("#verify-result")).to_have_text(
+        "The last verify is shown with an admin key."
+    )
+    expect(health).to_contain_text(re.compile(r"Requests/s\s*\d+\.\d"), timeout=15_000)
 
 
 def test_keyboard_zooms_and_pans_the_balance_chart_and_resets_it(

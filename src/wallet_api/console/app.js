@@ -71,6 +71,7 @@ $("key-form").addEventListener("submit", (event) => {
   showKeyState();
   showMessage("");
   live.start();
+  health.start();
   if (view.wanted) loadWallet(view.wanted);
 });
 
@@ -78,6 +79,7 @@ $("key-forget").addEventListener("click", () => {
   storeKey("");
   showKeyState();
   live.start();
+  health.start();
 });
 
 // ---- the wallet ----
@@ -428,42 +430,11 @@ $("live-type").addEventListener("change", renderFeed);
 $("live-wallet").addEventListener("input", renderFeed);
 
 // ---- health ----
-function figure(list, term, value) {
-  const div = document.createElement("div");
-  const dt = document.createElement("dt");
-  const dd = document.createElement("dd");
-  dt.textContent = term;
-  dd.textContent = value;
-  div.append(dt, dd);
-  list.append(div);
-}
-
-function showHealth(history) {
-  const latest = history[history.length - 1];
-  const list = $("health");
-  list.replaceChildren();
-  const peak = (key) => Math.max(...history.map((s) => s[key] ?? 0));
-  figure(list, "Requests/s", `${latest.rps.toFixed(1)} (peak ${peak("rps").toFixed(1)})`);
-  figure(list, "5xx share", `${(latest.errorRate * 100).toFixed(2)} %`);
-  figure(list, "p99 at most", latest.p99 === null ? "no requests" : `${latest.p99} s`);
-  const limit = latest.poolLimit === null ? "" : ` of ${latest.poolLimit}`;
-  figure(list, "DB connections in use", latest.pool === null ? "n/a" : `${latest.pool}${limit}`);
-  figure(list, "Event backlog", latest.backlog === null ? "none" : String(latest.backlog));
-  const chart = document.createElement("div");
-  chart.className = "chart small";
-  list.append(chart);
-  drawLineChart(
-    chart,
-    history.map((s) => ({ at: new Date(s.at), value: s.rps.toFixed(1) })),
-    { label: "Requests per second over the last 15 minutes" },
-  );
-}
-
 const health = new HealthPanel({
-  onSummary: showHealth,
-  onState: (text) => {
-    $("health-state").textContent = text;
-  },
+  source: $("health-source"),
+  figures: $("health"),
+  verify: { result: $("verify-result"), problems: $("verify-problems") },
+  state: $("health-state"),
 });
 
 showKeyState();

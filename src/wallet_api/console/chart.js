@@ -101,3 +101,32 @@ export function drawLineChart(container, points, { label = "", currency = "", on
   }
   container.append(svg);
 }
+
+// A sparkline of numbers over [since, until] (ms): points [{at: ms, value: number | null}], a
+// null (nothing measured) leaving a gap in the line.
+export function drawSparkline(container, points, { since, until, label }) {
+  const [width, height] = [240, 36];
+  const values = points.map((p) => p.value).filter((v) => v !== null && Number.isFinite(v));
+  const top = Math.max(0, ...values);
+  const x = (at) => ((at - since) / Math.max(1, until - since)) * width;
+  const y = (v) => height - 2 - (top === 0 ? 0 : (v / top) * (height - 4));
+  let path = "";
+  let drawing = false;
+  for (const p of points) {
+    if (p.value === null || !Number.isFinite(p.value)) {
+      drawing = false;
+      continue;
+    }
+    path += `${drawing ? "L" : "M"}${x(p.at).toFixed(1)},${y(p.value).toFixed(1)} `;
+    drawing = true;
+  }
+  const svg = node("svg", {
+    viewBox: `0 0 ${width} ${height}`,
+    role: "img",
+    "aria-label": label,
+    preserveAspectRatio: "none",
+    class: "spark",
+  });
+  svg.append(node("path", { d: path.trim() || "M0,0", class: "line" }));
+  container.replaceChildren(svg);
+}
