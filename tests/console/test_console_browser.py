@@ -363,6 +363,45 @@ def test_history_pages_filters_by_type_and_links_a_transfer_to_the_other_wallet(
     expect(rows).to_have_count(2)
 
 
+def test_a_reference_lists_what_carries_it_and_opens_its_wallet(
+    page: Page, api: httpx.Client, secured_service: tuple[str, Path], console_key: str
+) -> None:
+    wallet_id, other_id = uuid.uuid4(), uuid.uuid4()
+    order = f"order-{uuid.uuid4().hex[:12]}"
+    deposit(api, wallet_id, "1234.50", reference=order)
+    deposit(api, wallet_id, "0.50")
+    page.goto(f"{secured_service[0]}/console")
+    use_key(page, console_key)
+    page.fill("#wallet-id", order)
+    page.click("#lookup")
+    results = page.locator("#search-list li")
+    expect(results).to_have_count(1)
+    expect(results.first).to_contain_text("DEPOSIT")
+    expect(results.first).to_contain_text("1,234.50 USD")
+    # One operation: its wallet opens without a choice to make.
+    expect(page.locator("#wallet-id")).to_have_value(str(wallet_id))
+    expect(page.locator("#balance")).to_have_text("1,235.00 USD")
+
+    payout = f"payout-{uuid.uuid4().hex[:12]}"
+    deposit(api, other_id, "1.00")
+    transfer(api, wallet_id, other_id, "1000.25", reference=payout)
+    page.fill("#wallet-id", payout)
+    page.keyboard.press("Enter")
+    found = page.locator("#search-list li[data-kind=transfer]")
+    expect(found).to_have_count(1)
+    expect(found).to_contain_text("1,000.25 USD")
+    expect(found.get_by_role("link", name=f"Open From wallet {wallet_id}")).to_be_visible()
+    found.get_by_role("link", name=f"Open To wallet {other_id}").click()
+    expect(page.locator("#wallet-id")).to_have_value(str(other_id))
+    expect(page.locator("#balance")).to_have_text("1,001.25 USD")
+
+    page.fill("#wallet-id", "no-such-reference")
+    page.click("#lookup")
+    expect(page.locator("#search-summary")).to_have_text(
+        "No operation, transfer or hold has reference “no-such-reference”."
+    )
+
+
 def verify_counts(database_url: str) -> re.Match[str]:
     """`wallet-api verify` on the database, and the wallets and operations it says it checked."""
     audit = run_verify(database_url)

@@ -5,6 +5,7 @@ import { drawLineChart } from "./chart.js";
 import { HealthPanel } from "./health.js";
 import { EventStream } from "./live.js";
 import { isReversible, openReversal } from "./reversals.js";
+import { findByReference, onlyWallet, resultItem } from "./search.js";
 import { KEYS_HELP, rangeAfterKey } from "./zoom.js";
 
 const CHART_PAGES = 2;
@@ -322,11 +323,46 @@ $("reversals-on").addEventListener("change", (event) => {
   document.body.classList.toggle("reversals", event.target.checked);
 });
 
+// ---- search by reference ----
+const search = { ticket: 0 };
+
+async function searchReference(reference) {
+  search.ticket += 1;
+  const ticket = search.ticket;
+  $("search-title").textContent = `Reference “${reference}”`;
+  $("search-summary").textContent = "Searching…";
+  $("search-list").replaceChildren();
+  $("search-results").hidden = false;
+  try {
+    const { results, cut } = await findByReference(reference);
+    if (ticket !== search.ticket) return;
+    $("search-list").replaceChildren(...results.map(resultItem));
+    $("search-summary").textContent = results.length
+      ? `${results.length} found${cut ? " (the newest of each kind only)" : ""}; choose a wallet to open it.`
+      : `No operation, transfer or hold has reference “${reference}”.`;
+    showMessage("");
+    const walletId = onlyWallet(results);
+    if (walletId) window.location.replace(`#wallet=${walletId}`);
+  } catch (error) {
+    if (ticket !== search.ticket) return;
+    $("search-summary").textContent = "";
+    showMessage(explain(error));
+  }
+}
+
+function hideSearch() {
+  search.ticket += 1;
+  $("search-results").hidden = true;
+}
+
+// A UUID is a wallet id; anything else is a reference.
 $("lookup-form").addEventListener("submit", (event) => {
   event.preventDefault();
-  const id = $("wallet-id").value.trim();
-  if (window.location.hash === `#wallet=${id}`) loadWallet(id);
-  else window.location.hash = `wallet=${id}`;
+  const text = $("wallet-id").value.trim();
+  const hash = UUID.test(text) ? `#wallet=${text}` : `#reference=${encodeURIComponent(text)}`;
+  if (UUID.test(text)) hideSearch();
+  if (window.location.hash === hash) route();
+  else window.location.hash = hash;
 });
 
 $("history-form").addEventListener("submit", (event) => {
@@ -346,12 +382,16 @@ $("history-newer").addEventListener("click", () => {
   loadHistory().catch((error) => showMessage(explain(error)));
 });
 
-function walletFromHash() {
-  const match = window.location.hash.match(/^#wallet=(.+)$/);
-  if (match) loadWallet(decodeURIComponent(match[1]));
+// #wallet=<id> opens a wallet, #reference=<text> lists what carries that reference.
+function route() {
+  const match = window.location.hash.match(/^#(wallet|reference)=(.+)$/);
+  if (!match) return;
+  const value = decodeURIComponent(match[2]);
+  if (match[1] === "wallet") loadWallet(value);
+  else searchReference(value);
 }
 
-window.addEventListener("hashchange", walletFromHash);
+window.addEventListener("hashchange", route);
 
 // ---- the live feed ----
 const feed = { events: [], paused: false, unseen: 0, refresh: null };
@@ -440,4 +480,4 @@ const health = new HealthPanel({
 showKeyState();
 live.start();
 health.start();
-walletFromHash();
+route();
