@@ -52,8 +52,9 @@ run: install
 	$(BIN)/wallet-api serve
 
 # promtool checks deploy/prometheus (tests/test_alerts.py): Debian's prometheus package is
-# unpacked into .venv, nothing installed system-wide and no server started. Where apt cannot
-# fetch it, those tests skip and say why.
+# unpacked into .venv, nothing installed system-wide and no server started. wrk drives the
+# bench's keyed scenarios in tests/test_bench.py. Where apt cannot fetch them, those tests skip
+# and say why.
 PROMTOOL := $(VENV)/prometheus/usr/bin/promtool
 test-tools: $(STAMP)
 	@command -v promtool >/dev/null || test -x $(PROMTOOL) || ( \
@@ -61,6 +62,9 @@ test-tools: $(STAMP)
 		{ apt-get update -qq && apt-get download prometheus; }; } && \
 		dpkg-deb -x prometheus_*.deb prometheus && rm -f prometheus_*.deb ) || \
 		echo "promtool unavailable: the tests of deploy/prometheus will skip"
+	@command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } || \
+		echo "wrk unavailable: the bench's tests under wrk will skip"
 
 test: install test-tools
 	$(BIN)/python -m pytest -q
