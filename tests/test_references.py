@@ -156,3 +156,15 @@ async def test_labels_are_part_of_what_a_key_replays(client: httpx.AsyncClient) 
         operation_url(wallet_id), json={**body, "reference": "k-2"}, headers=headers
     )
     assert changed.status_code == 409 and changed.json()["code"] == "idempotency_key_reused"
+
+
+async def test_history_refuses_a_reference_filter_no_reference_can_hold(
+    client: httpx.AsyncClient,
+) -> None:
+    wallet_id = await create_wallet(client)
+    for reference in ("a\x00b", "new\nline", "x" * 129):
+        refused = await client.get(
+            f"/api/v1/wallets/{wallet_id}/operations", params={"reference": reference}
+        )
+        assert refused.status_code == 422, reference
+        assert refused.json()["code"] == "validation_error"

@@ -103,6 +103,9 @@ async def test_a_missing_empty_or_too_long_reference_or_a_bad_limit_is_refused(
         {"reference": "x", "limit": 101},
         {"reference": "x", "limit": "many"},
         {"reference": "x", "unknown": "1"},
+        {"reference": "a\x00b"},  # PostgreSQL's text cannot hold it: it found a 500 once
+        {"reference": "tab\there"},
+        {"reference": "caf\u00e9"},
     ):
         refused = await client.get(SEARCH, params=params)
         assert refused.status_code == 422, params

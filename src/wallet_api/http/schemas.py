@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
+from fastapi import Query
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -88,14 +89,26 @@ class RequestBody(BaseModel):
         return value
 
 
+# Printable ASCII: what a reference may hold, written or looked for (PostgreSQL's text refuses
+# a NUL byte, so a filter must refuse it before it gets there).
+REFERENCE_PATTERN = r"^[\x20-\x7E]+$"
 Reference = Annotated[
     str,
     Field(
         min_length=1,
         max_length=128,
-        pattern=r"^[\x20-\x7E]+$",
+        pattern=REFERENCE_PATTERN,
         description="Your own id for the write, 1 to 128 printable ASCII characters; a second "
         "write with a reference in use is 409 `reference_exists`, with the existing id.",
+    ),
+]
+ReferenceQuery = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=128,
+        pattern=REFERENCE_PATTERN,
+        description="A reference, 1 to 128 printable ASCII characters, matched exactly.",
     ),
 ]
 MetadataIn = Annotated[

@@ -10,7 +10,7 @@ from wallet_api.http.auth import ACCESS_STATUSES, ReadAccess
 from wallet_api.http.dependencies import LedgerDep, StrictQuery
 from wallet_api.http.exact_json import ExactJSONResponse, ExactJSONRoute
 from wallet_api.http.problems import described
-from wallet_api.http.schemas import SearchResponse, search_body
+from wallet_api.http.schemas import ReferenceQuery, SearchResponse, search_body
 
 MAX_MATCHES = 100
 
@@ -37,7 +37,7 @@ router = APIRouter(
 )
 async def search(
     ledger: LedgerDep,
-    reference: Annotated[str, Query(min_length=1, max_length=128)],
+    reference: ReferenceQuery,
     limit: Annotated[int, Query(ge=1, le=MAX_MATCHES)] = 20,
 ) -> ExactJSONResponse:
     return ExactJSONResponse(search_body(await ledger.reports.with_reference(reference, limit)))

@@ -38,6 +38,7 @@ from wallet_api.http.schemas import (
     OperationRequest,
     OperationResponse,
     OperationsPageResponse,
+    ReferenceQuery,
     StatementResponse,
     WalletResponse,
     WalletsPageResponse,
@@ -168,7 +169,7 @@ async def list_operations(
     operation_type: OperationType | None = None,
     created_after: AwareDatetime | None = None,
     created_before: AwareDatetime | None = None,
-    reference: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    reference: ReferenceQuery | None = None,
 ) -> ExactJSONResponse:
     query = HistoryQuery(limit, cursor, operation_type, created_after, created_before, reference)
     page = await ledger.history.page(wallet_id, query)
