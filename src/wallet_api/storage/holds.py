@@ -26,16 +26,16 @@ class HoldRow:
     metadata: str | None = None  # JSON
 
 
-# A hold past its expiry reads as EXPIRED at once, before the engine or the sweep marks it.
-_GET_HOLD = text(
+# A HoldRow's columns, in its order, of HOLDS_WITH_CURRENCY. A hold past its expiry reads as
+# lapsed (EXPIRED) at once, before the engine or the sweep marks it.
+HOLD_COLUMNS = """
+    h.id, h.wallet_id, w.currency, h.amount_minor, h.status, h.captured_minor, h.expires_at,
+    h.created_at, h.status = 'ACTIVE' AND h.expires_at <= now() AS lapsed, h.reference,
+    h.metadata::text
     """
-    SELECT h.id, h.wallet_id, w.currency, h.amount_minor, h.status, h.captured_minor,
-           h.expires_at, h.created_at, h.status = 'ACTIVE' AND h.expires_at <= now() AS lapsed,
-           h.reference, h.metadata::text
-    FROM holds h JOIN wallets w ON w.id = h.wallet_id
-    WHERE h.id = :id
-    """
-)
+HOLDS_WITH_CURRENCY = "holds h JOIN wallets w ON w.id = h.wallet_id"
+
+_GET_HOLD = text(f"SELECT {HOLD_COLUMNS} FROM {HOLDS_WITH_CURRENCY} WHERE h.id = :id")
 
 _WALLET_OF_HOLD = "SELECT wallet_id FROM holds WHERE id = $1"
 

@@ -10,9 +10,9 @@ from datetime import datetime
 
 import asyncpg
 
-from wallet_api.storage.holds import HoldRow
-from wallet_api.storage.transfers import TransferRow
-from wallet_api.storage.wallets import OperationRow, WalletRow
+from wallet_api.storage.holds import HOLD_COLUMNS, HOLDS_WITH_CURRENCY, HoldRow
+from wallet_api.storage.transfers import TRANSFER_COLUMNS, TRANSFERS_WITH_CURRENCY, TransferRow
+from wallet_api.storage.wallets import OPERATION_COLUMNS, OperationRow, WalletRow
 
 # The balance right after the last operation at or before an instant: one step down the
 # (wallet_id, created_at, id) index.
@@ -43,19 +43,17 @@ _TOTALS = """
     WHERE o.wallet_id = $1 AND o.created_at >= $2 AND o.created_at < $3
     """
 
-_LINES = """
-    SELECT id, wallet_id, operation_type, amount_minor, created_at, transfer_id, hold_id,
-           balance_after, reverses_id, reference, metadata::text
-    FROM operations
+_LINES = f"""
+    SELECT {OPERATION_COLUMNS}
+    FROM operations o
     WHERE wallet_id = $1 AND (created_at, id) > ($2, $3) AND created_at < $4
     ORDER BY created_at, id
     LIMIT $5
     """
 
 # Newest first, from the two indexes of a wallet's transfers (as payer and as payee).
-_TRANSFERS = """
-    SELECT t.id, t.from_wallet_id, t.to_wallet_id, w.currency, t.amount_minor, t.created_at,
-           t.reference, t.metadata::text
+_TRANSFERS = f"""
+    SELECT {TRANSFER_COLUMNS}
     FROM (
         (SELECT * FROM transfers WHERE from_wallet_id = $1 AND (created_at, id) < ($2, $3)
          ORDER BY created_at DESC, id DESC LIMIT $4)
@@ -67,11 +65,9 @@ _TRANSFERS = """
     LIMIT $4
     """
 
-_HOLDS = """
-    SELECT h.id, h.wallet_id, w.currency, h.amount_minor, h.status, h.captured_minor,
-           h.expires_at, h.created_at, h.status = 'ACTIVE' AND h.expires_at <= now() AS lapsed,
-           h.reference, h.metadata::text
-    FROM holds h JOIN wallets w ON w.id = h.wallet_id
+_HOLDS = f"""
+    SELECT {HOLD_COLUMNS}
+    FROM {HOLDS_WITH_CURRENCY}
     WHERE h.wallet_id = $1 AND (h.created_at, h.id) < ($2, $3)
       AND ($4::text IS NULL
            OR CASE WHEN h.status = 'ACTIVE' AND h.expires_at <= now() THEN 'EXPIRED'
@@ -81,29 +77,25 @@ _HOLDS = """
     """
 
 # A reference in every wallet, newest first: migration 0010's indexes, and transfers' unique one.
-_OPERATIONS_WITH_REFERENCE = """
-    SELECT o.id, o.wallet_id, o.operation_type, o.amount_minor, o.created_at, o.transfer_id,
-           o.hold_id, o.balance_after, o.reverses_id, o.reference, o.metadata::text, w.currency
+_OPERATIONS_WITH_REFERENCE = f"""
+    SELECT {OPERATION_COLUMNS}, w.currency
     FROM operations o JOIN wallets w ON w.id = o.wallet_id
     WHERE o.reference = $1
     ORDER BY o.created_at DESC, o.id DESC
     LIMIT $2
     """
 
-_TRANSFERS_WITH_REFERENCE = """
-    SELECT t.id, t.from_wallet_id, t.to_wallet_id, w.currency, t.amount_minor, t.created_at,
-           t.reference, t.metadata::text
-    FROM transfers t JOIN wallets w ON w.id = t.from_wallet_id
+_TRANSFERS_WITH_REFERENCE = f"""
+    SELECT {TRANSFER_COLUMNS}
+    FROM {TRANSFERS_WITH_CURRENCY}
     WHERE t.reference = $1
     ORDER BY t.created_at DESC, t.id DESC
     LIMIT $2
     """
 
-_HOLDS_WITH_REFERENCE = """
-    SELECT h.id, h.wallet_id, w.currency, h.amount_minor, h.status, h.captured_minor,
-           h.expires_at, h.created_at, h.status = 'ACTIVE' AND h.expires_at <= now() AS lapsed,
-           h.reference, h.metadata::text
-    FROM holds h JOIN wallets w ON w.id = h.wallet_id
+_HOLDS_WITH_REFERENCE = f"""
+    SELECT {HOLD_COLUMNS}
+    FROM {HOLDS_WITH_CURRENCY}
     WHERE h.reference = $1
     ORDER BY h.created_at DESC, h.id DESC
     LIMIT $2

@@ -23,14 +23,15 @@ class TransferRow:
     metadata: str | None = None  # JSON
 
 
-_GET = text(
+# A TransferRow's columns, in its order, of TRANSFERS_WITH_CURRENCY (a transfer's currency is
+# its wallets').
+TRANSFER_COLUMNS = """
+    t.id, t.from_wallet_id, t.to_wallet_id, w.currency, t.amount_minor, t.created_at,
+    t.reference, t.metadata::text
     """
-    SELECT t.id, t.from_wallet_id, t.to_wallet_id, w.currency, t.amount_minor, t.created_at,
-           t.reference, t.metadata::text
-    FROM transfers t JOIN wallets w ON w.id = t.from_wallet_id
-    WHERE t.id = :id
-    """
-)
+TRANSFERS_WITH_CURRENCY = "transfers t JOIN wallets w ON w.id = t.from_wallet_id"
+
+_GET = text(f"SELECT {TRANSFER_COLUMNS} FROM {TRANSFERS_WITH_CURRENCY} WHERE t.id = :id")
 
 _WALLETS = "SELECT from_wallet_id, to_wallet_id FROM transfers WHERE id = $1"
 

@@ -42,6 +42,12 @@ class OperationRow:
     metadata: str | None = None  # JSON
 
 
+# An OperationRow's columns, in its order, of `operations o`.
+OPERATION_COLUMNS = """
+    o.id, o.wallet_id, o.operation_type, o.amount_minor, o.created_at, o.transfer_id, o.hold_id,
+    o.balance_after, o.reverses_id, o.reference, o.metadata::text
+    """
+
 # Holds that lapsed but were not released yet still count in held_minor; a read treats them as
 # released at once. Only a wallet whose holds_expire_at has passed pays for the sum.
 _GET_WALLET = """
@@ -68,10 +74,9 @@ _CREATE_WALLET = """
 # index would scan the whole history and sort it); with one, whichever index the planner
 # prefers; with a reference, its own index.
 _OPERATIONS_PAGE = text(
-    """
-    SELECT id, wallet_id, operation_type, amount_minor, created_at, transfer_id, hold_id,
-           balance_after, reverses_id, reference, metadata::text
-    FROM operations
+    f"""
+    SELECT {OPERATION_COLUMNS}
+    FROM operations o
     WHERE wallet_id = :wallet_id
       AND id < :before_id
       AND operation_type = ANY(:operation_types)
@@ -81,10 +86,9 @@ _OPERATIONS_PAGE = text(
 )
 
 _OPERATIONS_PAGE_IN_TIME = text(
-    """
-    SELECT id, wallet_id, operation_type, amount_minor, created_at, transfer_id, hold_id,
-           balance_after, reverses_id, reference, metadata::text
-    FROM operations
+    f"""
+    SELECT {OPERATION_COLUMNS}
+    FROM operations o
     WHERE wallet_id = :wallet_id
       AND id < :before_id
       AND operation_type = ANY(:operation_types)
@@ -96,10 +100,9 @@ _OPERATIONS_PAGE_IN_TIME = text(
 )
 
 _OPERATIONS_PAGE_BY_REFERENCE = text(
-    """
-    SELECT id, wallet_id, operation_type, amount_minor, created_at, transfer_id, hold_id,
-           balance_after, reverses_id, reference, metadata::text
-    FROM operations
+    f"""
+    SELECT {OPERATION_COLUMNS}
+    FROM operations o
     WHERE wallet_id = :wallet_id
       AND reference = :reference
       AND id < :before_id
